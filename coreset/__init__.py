@@ -1,0 +1,46 @@
+"""coreset: small, informative, weighted training subsets.
+
+``import coreset`` is light: numpy only. torch, faiss and numba load when first
+needed.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .exceptions import (  # noqa: E402
+    BackendUnavailableError,
+    CoresetError,
+    DegenerateInputError,
+    IndexFileError,
+    InputFileError,
+    UnknownNameError,
+    ValidationError,
+)
+from .selection import Selection  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "select",
+    "SubmodularSelector",
+    "Selection",
+    "CoresetError",
+    "ValidationError",
+    "UnknownNameError",
+    "DegenerateInputError",
+    "BackendUnavailableError",
+    "IndexFileError",
+    "InputFileError",
+]
+
+
+def __getattr__(name):  # lazy: keeps `import coreset` free of numba/torch/faiss
+    if name in ("select", "SubmodularSelector"):
+        from . import selectors
+
+        return getattr(selectors, name)
+    if name in ("similarity", "objectives", "optimizers", "selectors", "data"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'coreset' has no attribute {name!r}")

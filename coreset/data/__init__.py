@@ -1,0 +1,5 @@
+"""Long-tail (Zipf) datasets generated on the fly or from scikit-learn's bundled data."""
+
+from ._longtail import DATASETS, Dataset, load_dataset, load_digits_lt, make_zipf, zipf_class_sizes
+
+__all__ = ["Dataset", "make_zipf", "load_digits_lt", "zipf_class_sizes", "DATASETS", "load_dataset"]

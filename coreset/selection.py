@@ -1,0 +1,110 @@
+"""The result of every selector: a :class:`Selection`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Selection"]
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """A weighted subset of a dataset.
+
+    Attributes
+    ----------
+    indices : int64 array (n_select,)
+        Row numbers into the input, in selection order.
+    weights : float64 array (n_select,)
+        How many input points each selected point stands for (its facility
+        location cluster size, as in CRAIG). They sum to N (per class: to the
+        class size when class budgets are used).
+    gains : float64 array (n_select,)
+        Marginal objective gain at each step (NaN for selectors with no objective).
+    objective : float
+        Objective value of the whole selection (NaN when not defined).
+    labels : array (n_select,) or None
+        Labels of the selected points when labels were given.
+    meta : dict
+        JSON-serialisable metadata: method, parameters, seed, backend, device,
+        library version, input fingerprint, timings.
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray
+    gains: np.ndarray
+    objective: float = float("nan")
+    labels: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        idx = np.ascontiguousarray(self.indices, dtype=np.int64)
+        w = np.ascontiguousarray(self.weights, dtype=np.float64)
+        g = np.ascontiguousarray(self.gains, dtype=np.float64)
+        if idx.ndim != 1 or w.shape != idx.shape or g.shape != idx.shape:
+            raise ValueError(
+                f"indices, weights and gains must be 1-D of one length; got {idx.shape}, {w.shape}, {g.shape}"
+            )
+        object.__setattr__(self, "indices", idx)
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "gains", g)
+        object.__setattr__(self, "objective", float(self.objective))
+        if self.labels is not None:
+            lab = np.asarray(self.labels)
+            if lab.shape != idx.shape:
+                raise ValueError(f"labels must have shape {idx.shape}; got {lab.shape}")
+            object.__setattr__(self, "labels", lab)
+        object.__setattr__(self, "meta", dict(self.meta))
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def n_select(self) -> int:
+        return len(self)
+
+    def with_meta(self, **updates) -> "Selection":
+        """A copy with ``meta`` updated."""
+        return replace(self, meta={**self.meta, **updates})
+
+    def equals(self, other: "Selection") -> bool:
+        """Exact equality of every field (arrays bit for bit, NaN equal to NaN)."""
+        if not isinstance(other, Selection):
+            return False
+        same = (
+            np.array_equal(self.indices, other.indices)
+            and np.array_equal(self.weights, other.weights, equal_nan=True)
+            and np.array_equal(self.gains, other.gains, equal_nan=True)
+            and (self.objective == other.objective or (np.isnan(self.objective) and np.isnan(other.objective)))
+            and self.meta == other.meta
+        )
+        if not same:
+            return False
+        if (self.labels is None) != (other.labels is None):
+            return False
+        return self.labels is None or np.array_equal(self.labels, other.labels)
+
+    def save(self, path: str | PathLike, *, format: str | None = None) -> None:
+        """Write an index file atomically; the format follows the suffix
+        (``.npz``, ``.parquet``, ``.npy``, ``.txt``) unless ``format`` is given.
+        See ``docs/index-files.md``."""
+        from ._io import save_selection
+
+        save_selection(self, path, format=format)
+
+    @classmethod
+    def load(cls, path: str | PathLike, *, format: str | None = None) -> "Selection":
+        """Read an index file written by :meth:`save` (``allow_pickle=False``)."""
+        from ._io import load_selection
+
+        return load_selection(path, format=format)
+
+    def __repr__(self) -> str:
+        return (
+            f"Selection(n_select={len(self)}, objective={self.objective:.6g}, "
+            f"weights_sum={self.weights.sum():.6g}, method={self.meta.get('method')!r})"
+        )
