@@ -1,0 +1,71 @@
+"""The ``coreset`` command: the Typer app and its small commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from ._inspect import inspect_command
+from ._select import select_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="coreset",
+    help="Select small, informative, weighted training subsets from embeddings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        from .. import __version__
+
+        typer.echo(f"coreset {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+):
+    """Select small, informative, weighted training subsets from embeddings.
+
+    Results go to stdout (or the output file); progress and logs to stderr.
+    Exit status: 0 ok, 1 error (one `Error:` line), 2 usage error.
+    """
+
+
+app.command("select")(select_command)
+app.command("inspect")(inspect_command)
+
+
+@app.command("datasets")
+def datasets_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+):
+    """List the embedded datasets (usable as `coreset select --dataset NAME`)."""
+    from ..data import DATASETS
+
+    if as_json:
+        typer.echo(json.dumps({name: desc for name, (_, desc) in DATASETS.items()}))
+        return
+    from rich.table import Table
+
+    from ._common import stdout_console
+
+    t = Table("name", "description", box=None, pad_edge=False)
+    for name, (_, desc) in DATASETS.items():
+        t.add_row(name, desc)
+    stdout_console().print(t)
+
+
+def main() -> None:
+    """Entry point of the ``coreset`` console script."""
+    app(prog_name="coreset")

@@ -1,0 +1,80 @@
+"""Class budgets for long-tail data: split a total budget over classes.
+
+Policies (weight w_c per class of size n_c):
+
+* ``proportional``: w_c = n_c
+* ``equal``: w_c = 1
+* ``tempered``: w_c = n_c ** alpha, 0 <= alpha <= 1 (alpha=1 proportional, 0 equal)
+
+The budget b_c is ``clip(lambda * w_c, floor_c, n_c)`` with ``lambda`` chosen
+so the total is met exactly, where ``floor_c = min(min_per_class, n_c)``: a
+class smaller than its share gives all its points and the surplus moves to the
+other classes in proportion to their weights. Integers by largest remainder
+(ties: larger class, then lower class position).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._registry import CLASS_BUDGETS, check_name
+from .._validation import check_float, check_int
+from ..exceptions import ValidationError
+
+__all__ = ["allocate_budget"]
+
+
+def allocate_budget(class_sizes, total: int, policy: str = "proportional", *, alpha: float = 0.5,
+                    min_per_class: int = 0) -> np.ndarray:
+    """Per-class counts summing to ``total`` (see the module doc)."""
+    policy = check_name("class_budget", policy, CLASS_BUDGETS)
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
+        raise ValidationError(f"class_sizes must be positive integers; got {sizes!r}")
+    n = int(sizes.sum())
+    total = check_int(total, "n_select", low=1, high=n)
+    min_per_class = check_int(min_per_class, "min_per_class", low=0)
+    if policy == "proportional":
+        w = sizes.astype(np.float64)
+    elif policy == "equal":
+        w = np.ones(sizes.size)
+    else:
+        alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
+        w = sizes.astype(np.float64) ** alpha
+    floor = np.minimum(min_per_class, sizes)
+    if floor.sum() > total:
+        raise ValidationError(
+            f"min_per_class={min_per_class} needs {int(floor.sum())} points over {sizes.size} classes "
+            f"but n_select is {total}; lower min_per_class or raise n_select"
+        )
+
+    def filled(lam):
+        return np.clip(lam * w, floor, sizes)
+
+    lo, hi = 0.0, 1.0
+    while filled(hi).sum() < total:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if filled(mid).sum() < total:
+            lo = mid
+        else:
+            hi = mid
+    x = filled(hi)
+    b = np.floor(x + 1e-9).astype(np.int64)
+    b = np.clip(b, floor, sizes)
+    # largest remainder, among classes with room
+    order = np.lexsort((np.arange(sizes.size), -sizes, -(x - b)))
+    while b.sum() < total:
+        for c in order:
+            if b.sum() == total:
+                break
+            if b[c] < sizes[c]:
+                b[c] += 1
+    while b.sum() > total:  # numerical overshoot: take back from the smallest remainders
+        for c in order[::-1]:
+            if b.sum() == total:
+                break
+            if b[c] > floor[c]:
+                b[c] -= 1
+    return b

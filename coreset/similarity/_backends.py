@@ -1,0 +1,133 @@
+"""Exact maximum-inner-product search backends (strategy classes).
+
+Each backend answers ``search(Q, B, k)``: for every row of ``Q`` the ``k`` rows
+of ``B`` with the largest inner product, as (similarities float32, indices
+int64), best first. Everything else (metrics, partitioning, self-inclusion) is
+built on top of this one primitive in ``_knn.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .._device import (
+    faiss_available,
+    faiss_num_gpus,
+    import_faiss,
+    import_torch,
+    parse_device,
+    torch_cuda_available,
+)
+from .._registry import BACKENDS, check_name
+from ..exceptions import BackendUnavailableError
+
+__all__ = ["Backend", "FaissBackend", "TorchBackend", "make_backend"]
+
+log = logging.getLogger(__name__)
+
+
+class Backend:
+    name: str = ""
+    device: str = "cpu"
+
+    def search(self, Q: np.ndarray, B: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(device={self.device!r})"
+
+
+class FaissBackend(Backend):
+    """``faiss.knn`` (BLAS + heap) on CPU, ``faiss.knn_gpu`` on a GPU."""
+
+    name = "faiss"
+
+    def __init__(self, device: str = "auto"):
+        self._faiss = import_faiss()
+        n_gpus = faiss_num_gpus()
+        if device == "auto":
+            device = "cuda" if n_gpus > 0 else "cpu"
+            if n_gpus == 0 and torch_cuda_available():
+                log.warning(
+                    "a CUDA GPU is present but this faiss build has none: searching on the CPU. "
+                    "Install faiss-gpu (instead of faiss-cpu) or pass backend='torch' to use the GPU."
+                )
+        elif device.startswith("cuda") and n_gpus == 0:
+            raise BackendUnavailableError(
+                f"device={device!r} asks for a GPU but faiss sees none "
+                "(faiss-cpu installed, or no CUDA device); use device='cpu' or backend='torch'"
+            )
+        self.device = device
+        self._res = None
+        if device.startswith("cuda"):
+            self._gpu_id = int(device.split(":")[1]) if ":" in device else 0
+            self._res = self._faiss.StandardGpuResources()
+
+    def search(self, Q, B, k):
+        faiss = self._faiss
+        Q = np.ascontiguousarray(Q, dtype=np.float32)
+        B = np.ascontiguousarray(B, dtype=np.float32)
+        if self._res is not None:
+            D, I = faiss.knn_gpu(self._res, Q, B, k, metric=faiss.METRIC_INNER_PRODUCT, device=self._gpu_id)
+        else:
+            D, I = faiss.knn(Q, B, k, metric=faiss.METRIC_INNER_PRODUCT)
+        return D.astype(np.float32, copy=False), I.astype(np.int64, copy=False)
+
+
+class TorchBackend(Backend):
+    """Blocked matmul + ``topk`` in torch, on CUDA when there is one."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "auto", batch_size: int | None = None):
+        self._torch = torch = import_torch()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"device={device!r} asks for a GPU but torch sees none; use device='cpu'"
+            )
+        self.device = device
+        self.batch_size = batch_size
+
+    def search(self, Q, B, k):
+        torch = self._torch
+        dev = torch.device(self.device)
+        Bt = torch.as_tensor(np.ascontiguousarray(B, dtype=np.float32), device=dev)
+        n = Q.shape[0]
+        # keep one (batch x |B|) block of similarities in memory: ~256 MB of float32
+        bs = self.batch_size or max(1, min(n, (64 * 2**20) // max(1, B.shape[0])))
+        out_s = np.empty((n, k), dtype=np.float32)
+        out_i = np.empty((n, k), dtype=np.int64)
+        with torch.inference_mode():
+            for start in range(0, n, bs):
+                q = torch.as_tensor(np.ascontiguousarray(Q[start:start + bs], dtype=np.float32), device=dev)
+                s, i = torch.topk(q @ Bt.T, k, dim=1, largest=True, sorted=True)
+                out_s[start:start + bs] = s.cpu().numpy()
+                out_i[start:start + bs] = i.cpu().numpy()
+        return out_s, out_i
+
+
+def make_backend(backend: str = "auto", device: str = "auto", batch_size: int | None = None) -> Backend:
+    """Resolve ``backend`` ("auto" prefers faiss, then torch) and ``device`` once."""
+    check_name("backend", backend, BACKENDS)
+    device = parse_device(device)
+    if backend == "auto":
+        if faiss_available() and not (device.startswith("cuda") and faiss_num_gpus() == 0):
+            if device == "auto" and faiss_num_gpus() == 0 and torch_cuda_available():
+                return TorchBackend("cuda", batch_size)  # use the GPU torch sees
+            return FaissBackend(device)
+        try:
+            return TorchBackend(device, batch_size)
+        except BackendUnavailableError:
+            if not faiss_available():
+                raise BackendUnavailableError(
+                    "neither faiss nor torch is installed; run `pip install faiss-cpu` "
+                    "(or `pip install torch==2.13.0` for the CPU build of torch)"
+                ) from None
+            raise
+    if backend == "faiss":
+        return FaissBackend(device)
+    return TorchBackend(device, batch_size)

@@ -1,0 +1,328 @@
+"""k-nearest-neighbour similarity graphs and dense similarity blocks.
+
+Similarity semantics (what facility location maximises; always >= 0):
+
+* ``cosine``: ``max(0, <x_i, x_j> / (|x_i| |x_j|))``; a zero row is an error.
+* ``inner_product``: ``max(0, <x_i, x_j>)``.
+* ``euclidean``: the RBF kernel ``exp(-gamma * |x_i - x_j|^2)``, in (0, 1],
+  with ``gamma = 1 / median(|x_a - x_b|^2)`` over up to 20,000 seeded random
+  pairs unless given (the median heuristic: independent of ``n_neighbors``).
+
+Every search is a maximum-inner-product search: cosine normalises rows first;
+euclidean appends one column (``-|b|^2 / 2`` to the base, ``1`` to the query)
+so that the largest inner product is the smallest distance.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+
+from .._registry import METRICS, check_name
+from .._validation import as_embeddings, check_int, check_not_all_identical
+from ..exceptions import DegenerateInputError, ValidationError
+from ._backends import Backend, make_backend
+
+__all__ = ["knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N"]
+
+log = logging.getLogger(__name__)
+
+#: with ``exact=None``, graphs up to this many points are exact (flat) searches.
+EXACT_MAX_N = 20_000
+
+
+def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> float:
+    """``1 / median squared distance`` over seeded random pairs of distinct rows."""
+    n = X.shape[0]
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, size=n_pairs)
+    b = rng.integers(0, n, size=n_pairs)
+    keep = a != b
+    d2 = ((X[a[keep]].astype(np.float64) - X[b[keep]]) ** 2).sum(1)
+    d2 = d2[d2 > 0]
+    if d2.size == 0:
+        raise DegenerateInputError("X has no two distinct rows in the sample; cannot scale the euclidean kernel")
+    return float(1.0 / np.median(d2))
+
+
+def _prepare(X: np.ndarray, metric: str):
+    """Return (base, query, self_score) in the inner-product space of ``metric``."""
+    Xf = np.asarray(X, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(Xf, axis=1)
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            raise DegenerateInputError(
+                f"X has {zero.size} all-zero row(s) (first: row {zero[0]}); cosine similarity is undefined for them"
+            )
+        Xn = Xf / norms[:, None]
+        return Xn, Xn
+    if metric == "inner_product":
+        return Xf, Xf
+    # euclidean: <q', b'> = <q, b> - |b|^2 / 2  =>  |q - b|^2 = |q|^2 - 2 <q', b'>
+    sq = np.einsum("ij,ij->i", Xf, Xf)
+    base = np.hstack([Xf, (-0.5 * sq)[:, None]]).astype(np.float32)
+    query = np.hstack([Xf, np.ones((Xf.shape[0], 1), np.float32)])
+    return base, query
+
+
+def _to_similarity(scores: np.ndarray, rows: np.ndarray, X: np.ndarray, metric: str, gamma: float | None):
+    """Turn raw inner-product scores of query ``rows`` into non-negative similarities."""
+    if metric == "euclidean":
+        sq = np.einsum("ij,ij->i", X[rows].astype(np.float32), X[rows].astype(np.float32))
+        d2 = np.maximum(sq[:, None] - 2.0 * scores, 0.0)
+        return np.exp(-gamma * d2).astype(np.float32)
+    return np.maximum(scores, 0.0).astype(np.float32, copy=False)
+
+
+def _include_self(idx: np.ndarray, sims: np.ndarray, self_sim: np.ndarray, rows: np.ndarray):
+    """Make column 0 of every row the point itself (forced in when ties hid it)."""
+    is_self = idx == rows[:, None]
+    has = is_self.any(1)
+    pos = np.where(has, is_self.argmax(1), idx.shape[1] - 1)
+    r = np.arange(idx.shape[0])
+    # move whatever stands at column 0 to the self position, then put self at 0
+    idx[r, pos] = idx[:, 0]
+    sims[r, pos] = sims[:, 0]
+    idx[:, 0] = rows
+    sims[:, 0] = self_sim
+    # keep columns 1.. sorted by similarity, descending, ties by index
+    order = np.lexsort((idx[:, 1:], -sims[:, 1:]), axis=-1) if idx.shape[1] > 1 else None
+    if order is not None:
+        idx[:, 1:] = np.take_along_axis(idx[:, 1:], order, 1)
+        sims[:, 1:] = np.take_along_axis(sims[:, 1:], order, 1)
+    return idx, sims
+
+
+def _self_similarity(X, rows, metric, gamma):
+    if metric == "inner_product":
+        x = X[rows].astype(np.float32)
+        return np.maximum(np.einsum("ij,ij->i", x, x), 0).astype(np.float32)
+    return np.ones(rows.shape[0], np.float32)
+
+
+def _kmeans(backend: Backend, base, query, n_clusters, seed, n_iter=12, sample_per_cluster=48):
+    """Lloyd's k-means on a seeded sample, assignments by the backend's search
+    in the L2-augmented space (argmax <x, c> - |c|^2/2 == nearest centroid)."""
+    rng = np.random.default_rng(seed)
+    n = base.shape[0]
+    m = min(n, n_clusters * sample_per_cluster)
+    sample = query[rng.choice(n, size=m, replace=False)] if m < n else query
+    cent = sample[rng.choice(sample.shape[0], size=n_clusters, replace=False)].copy()
+
+    def assign(P):
+        aug_c = np.hstack([cent, (-0.5 * np.einsum("ij,ij->i", cent, cent))[:, None]]).astype(np.float32)
+        aug_p = np.hstack([P, np.ones((P.shape[0], 1), np.float32)])
+        return backend.search(aug_p, aug_c, 1)[1][:, 0]
+
+    for _ in range(n_iter):
+        lab = assign(sample)
+        counts = np.bincount(lab, minlength=n_clusters)
+        sums = np.zeros_like(cent, dtype=np.float64)
+        np.add.at(sums, lab, sample)
+        nonempty = counts > 0
+        cent[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
+        if (~nonempty).any():  # re-seed empty clusters on random sample points
+            cent[~nonempty] = sample[rng.choice(sample.shape[0], size=int((~nonempty).sum()), replace=False)]
+    return cent, assign
+
+
+def _search_exact(backend, base, query, k, callback, batch_size):
+    n = query.shape[0]
+    bs = batch_size or max(1024, min(n, (256 * 2**20) // (4 * max(1, base.shape[0]))))
+    sims = np.empty((n, k), np.float32)
+    idx = np.empty((n, k), np.int64)
+    for start in range(0, n, bs):
+        s, i = backend.search(query[start:start + bs], base, k)
+        sims[start:start + bs], idx[start:start + bs] = s, i
+        if callback:
+            callback("graph", min(n, start + bs), n)
+    return sims, idx
+
+
+def _search_partitioned(backend, base, query, k, n_clusters, n_probe, seed, callback):
+    """Approximate kNN: k-means cells; each cell's points are searched exactly
+    against the points of the ``n_probe`` cells whose centroids are nearest to
+    the cell's own centroid (blocked matrix products, no per-query probing)."""
+    n = query.shape[0]
+    cent, assign = _kmeans(backend, base, query, n_clusters, seed)
+    labels = np.empty(n, np.int64)
+    step = 65536
+    for start in range(0, n, step):
+        labels[start:start + step] = assign(query[start:start + step])
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels, minlength=n_clusters)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    # centroid neighbourhoods, nearest first (the cell itself comes first)
+    n_near = min(n_clusters, max(4 * n_probe, n_probe + 8))
+    aug_c = np.hstack([cent, (-0.5 * np.einsum("ij,ij->i", cent, cent))[:, None]]).astype(np.float32)
+    aug_q = np.hstack([cent, np.ones((n_clusters, 1), np.float32)])
+    _, near = backend.search(aug_q, aug_c, n_near)
+    base_sorted = base[order]
+    query_sorted = query[order]
+    sims = np.empty((n, k), np.float32)
+    idx = np.empty((n, k), np.int64)
+    done = 0
+    for c in range(n_clusters):
+        lo, hi = bounds[c], bounds[c + 1]
+        if hi == lo:
+            continue
+        cells, total = [], 0
+        for j in near[c]:
+            if counts[j] == 0:
+                continue
+            cells.append(j)
+            total += counts[j]
+            if len(cells) >= n_probe and total >= k:
+                break
+        if total < k:  # tiny data: fall back to every cell
+            cells = [j for j in range(n_clusters) if counts[j]]
+        cand = np.concatenate([np.arange(bounds[j], bounds[j + 1]) for j in cells])
+        s, i = backend.search(query_sorted[lo:hi], base_sorted[cand], k)
+        sims[order[lo:hi]] = s
+        idx[order[lo:hi]] = order[cand[i]]
+        done += hi - lo
+        if callback:
+            callback("graph", done, n)
+    return sims, idx
+
+
+def build_knn(
+    X,
+    n_neighbors: int,
+    *,
+    metric: str = "cosine",
+    backend="auto",
+    device: str = "auto",
+    exact: bool | None = None,
+    batch_size: int | None = None,
+    gamma: float | None = None,
+    n_clusters: int | None = None,
+    n_probe: int = 8,
+    random_state: int = 0,
+    callback=None,
+    validate: bool = True,
+):
+    """Like :func:`knn_graph` and also return an info dict (backend, device,
+    exact, gamma, seconds)."""
+    t0 = time.perf_counter()
+    if validate:
+        X = as_embeddings(X)
+        check_not_all_identical(X)
+    check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
+    n = X.shape[0]
+    k = check_int(n_neighbors, "n_neighbors", low=1, high=n)
+    be = backend if isinstance(backend, Backend) else make_backend(backend, device, batch_size)
+    if metric == "euclidean" and gamma is None:
+        gamma = euclidean_gamma(X)
+    base, query = _prepare(X, metric)
+    if exact is None:
+        exact = n <= EXACT_MAX_N
+    if exact:
+        sims, idx = _search_exact(be, base, query, k, callback, batch_size)
+    else:
+        n_clusters = n_clusters or max(1, int(round(math.sqrt(n))))
+        n_clusters = check_int(n_clusters, "n_clusters", low=1, high=n)
+        sims, idx = _search_partitioned(be, base, query, k, n_clusters, n_probe, random_state, callback)
+    rows = np.arange(n)
+    sims = _to_similarity(sims, rows, X, metric, gamma)
+    idx, sims = _include_self(idx, sims, _self_similarity(X, rows, metric, gamma), rows)
+    info = dict(backend=be.name, device=be.device, exact=bool(exact), gamma=gamma, seconds=time.perf_counter() - t0)
+    if not exact:
+        info.update(n_clusters=n_clusters, n_probe=n_probe)
+    return idx, sims, info
+
+
+def knn_graph(
+    X,
+    n_neighbors: int,
+    *,
+    metric: str = "cosine",
+    backend: str = "auto",
+    device: str = "auto",
+    exact: bool | None = None,
+    batch_size: int | None = None,
+    gamma: float | None = None,
+    n_probe: int = 8,
+    random_state: int = 0,
+):
+    """k-nearest-neighbour similarity graph.
+
+    Returns ``(indices, similarities)``: int64 and float32 arrays of shape
+    ``(N, n_neighbors)``, best first, column 0 always the point itself. The
+    similarity is the non-negative one facility location uses (module doc).
+
+    ``exact=None`` is exact (flat search) up to ``EXACT_MAX_N`` points and
+    k-means-partitioned above (recall is measured in the tests and
+    ``docs/benchmarks.md``; raise ``n_probe`` for more). Memory stays bounded by
+    ``batch_size`` rows of similarities at a time; no N x N matrix is formed.
+    """
+    idx, sims, _ = build_knn(
+        X, n_neighbors, metric=metric, backend=backend, device=device, exact=exact,
+        batch_size=batch_size, gamma=gamma, n_probe=n_probe, random_state=random_state,
+    )
+    return idx, sims
+
+
+def dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None, validate: bool = True) -> np.ndarray:
+    """The full N x N similarity (same semantics as :func:`knn_graph`); small N only.
+    float64 input gives float64, anything else float32."""
+    if validate:
+        X = as_embeddings(X)
+    check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
+    dtype = X.dtype
+    Xd = X.astype(dtype, copy=False)
+    if metric == "cosine":
+        norms = np.linalg.norm(Xd, axis=1)
+        if (norms == 0).any():
+            raise DegenerateInputError(
+                f"X has all-zero row(s) (first: row {int(np.flatnonzero(norms == 0)[0])}); cosine similarity is undefined for them"
+            )
+        Xn = Xd / norms[:, None]
+        S = Xn @ Xn.T
+        np.fill_diagonal(S, 1.0)
+    elif metric == "inner_product":
+        S = Xd @ Xd.T
+    else:
+        if gamma is None:
+            gamma = euclidean_gamma(X)
+        sq = np.einsum("ij,ij->i", Xd, Xd)
+        S = np.maximum(sq[:, None] + sq[None, :] - 2 * (Xd @ Xd.T), 0)
+        np.fill_diagonal(S, 0.0)
+        S = np.exp(-gamma * S)
+    np.maximum(S, 0, out=S)
+    return S.astype(dtype, copy=False)
+
+
+def knn_recall(X, indices: np.ndarray, *, metric="cosine", n_queries=1000, random_state=0, backend="auto") -> float:
+    """Fraction of the true k nearest neighbours (by exact search) found in
+    ``indices`` for a seeded sample of rows: recall@k of an approximate graph."""
+    X = as_embeddings(X)
+    n, k = indices.shape
+    rng = np.random.default_rng(random_state)
+    rows = rng.choice(n, size=min(n, n_queries), replace=False)
+    be = make_backend(backend)
+    base, query = _prepare(X, metric)
+    _, true = be.search(query[rows], base, k)
+    hits = sum(np.intersect1d(true[r], indices[q]).size for r, q in enumerate(rows))
+    return hits / (rows.size * k)
+
+
+def nearest_among(X, queries: np.ndarray, targets: np.ndarray, *, metric="cosine", backend="auto",
+                  gamma: float | None = None) -> np.ndarray:
+    """For each row index in ``queries``, the position in ``targets`` of its
+    most similar target row (exact search; used to assign points no kNN edge
+    reaches to a selected point)."""
+    base, query = _prepare(X, metric)
+    Q, B = query[queries], base[targets]
+    if backend is None:  # plain numpy, in blocks: for small problems without faiss/torch
+        out = np.empty(Q.shape[0], np.int64)
+        for start in range(0, Q.shape[0], 4096):
+            out[start:start + 4096] = np.argmax(Q[start:start + 4096] @ B.T, axis=1)
+        return out
+    be = backend if isinstance(backend, Backend) else make_backend(backend)
+    _, pos = be.search(Q, B, 1)
+    return pos[:, 0]
