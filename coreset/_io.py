@@ -141,7 +141,7 @@ def _meta_json(sel: Selection) -> str:
     meta = {"format_version": FORMAT_VERSION}
     meta.update({k: v for k, v in sel.meta.items() if k != "format_version"})
     try:
-        return json.dumps(meta, default=_json_default, sort_keys=True)
+        return json.dumps(meta, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"Selection.meta must be JSON-serialisable to be saved: {exc}") from None
 

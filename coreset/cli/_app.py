@@ -14,7 +14,6 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="coreset",
-    help="Select small, informative, weighted training subsets from embeddings.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

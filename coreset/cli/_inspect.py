@@ -100,7 +100,8 @@ def _print(d: dict, top: int) -> None:
     if hist is None:
         con.print("class histogram: no labels stored in this file")
         return
-    h = Table(title=f"class histogram of the selection ({len(hist)} classes)", title_justify="left")
+    con.print(f"class histogram of the selection ({len(hist)} classes):")
+    h = Table()
     h.add_column("class")
     h.add_column("selected", justify="right")
     for i, (label, count) in enumerate(hist.items()):

@@ -64,7 +64,8 @@ def _pick(p: Path, names: list[str], key: str | None, exclude: str | None, what:
         return left[0]
     if not left:
         raise _err(p, f"holds no {what} to read embeddings from")
-    raise _err(p, f"holds {len(left)} {what}s ({', '.join(left)}); name the embeddings with {flag}")
+    plural = "entries" if what == "entry" else f"{what}s"
+    raise _err(p, f"holds {len(left)} {plural} ({', '.join(left)}); name the one to read with {flag}")
 
 
 # ----------------------------------------------------------------- embeddings
@@ -266,11 +267,14 @@ def _read_pt(p: Path, name, labels_column):
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
         msg = str(exc)
-        if "weights_only" in msg or "Unsupported global" in msg:
+        if "Unsupported global" in msg or "Unsupported class" in msg:
             raise _err(p, "holds Python objects other than tensors, which are refused "
                           "(loaded with weights_only=True)") from None
-        first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
-        raise _err(p, f"cannot be loaded by torch.load: {first}") from None
+        if "Weights only load failed" in msg:
+            detail = "not a torch.save file, or a corrupt one"
+        else:
+            detail = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+        raise _err(p, f"cannot be loaded by torch.load(weights_only=True): {detail}") from None
 
     def to_numpy(t, what):
         if isinstance(t, np.ndarray):
