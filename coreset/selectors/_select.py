@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import __version__
-from .._registry import CLASS_BUDGETS, METHODS, METRICS, OBJECTIVES, OPTIMIZERS, check_name
+from .._device import parse_device
+from .._registry import BACKENDS, CLASS_BUDGETS, METHODS, METRICS, OBJECTIVES, OPTIMIZERS, check_name
 from .._validation import (
     as_embeddings,
     check_int,
@@ -233,6 +234,10 @@ def select(
     check_name("objective", objective, OBJECTIVES)
     check_name("optimizer", optimizer, OPTIMIZERS)
     check_name("metric", metric, METRICS)
+    check_name("backend", backend, BACKENDS)
+    parse_device(device)
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", low=1)
     if class_budget is not None:
         check_name("class_budget", class_budget, CLASS_BUDGETS)
     rng = check_random_state(random_state)
