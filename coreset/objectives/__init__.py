@@ -2,8 +2,9 @@
 
 from ._base import Objective
 from ._facility_location import FacilityLocation
+from ._facility_location_torch import TorchFacilityLocation
 
 #: name -> factory(similarity) ; names listed in coreset._registry.OBJECTIVES
 OBJECTIVE_FACTORIES = {"facility_location": FacilityLocation}
 
-__all__ = ["Objective", "FacilityLocation", "OBJECTIVE_FACTORIES"]
+__all__ = ["Objective", "FacilityLocation", "TorchFacilityLocation", "OBJECTIVE_FACTORIES"]

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from coreset.exceptions import ValidationError
+from coreset.objectives import FacilityLocation, Objective, TorchFacilityLocation
+from coreset.optimizers import NaiveGreedy, StochasticGreedy
+from coreset.similarity import dense_similarity, knn_graph
+
+torch = pytest.importorskip("torch")
+
+
+def _X(n=300, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, 6)).astype(np.float32)
+
+
+def test_value_gains_update_hand_computed():
+    S = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.1, 0.0, 1.0]])
+    f = FacilityLocation(S)
+    assert isinstance(f, Objective)
+    np.testing.assert_allclose(f.gains([0, 1, 2]), [1.5, 1.7, 1.1])
+    f.update(1)
+    assert f.value == pytest.approx(1.7)
+    np.testing.assert_allclose(f.gains([0, 2]), [0.5, 0.8])
+    assert f.assign.tolist() == [1, 1, 1]
+    assert f.evaluate([1, 2]) == pytest.approx(2.5)
+
+
+def test_from_knn_transposes_rows_to_candidates():
+    idx = np.array([[0, 1], [1, 2], [2, 0]])
+    sims = np.array([[1.0, 0.4], [1.0, 0.3], [1.0, 0.9]], np.float32)
+    f = FacilityLocation.from_knn(idx, sims)
+    # candidate 0 covers point 0 (1.0) and point 2 (0.9); candidate 1 covers 0 (.4) and 1 (1)
+    np.testing.assert_allclose(f.gains([0, 1, 2]), [1.9, 1.4, 1.3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.full((2, 2), np.nan), -np.eye(3), np.ones((2, 3))])
+def test_rejects_bad_similarities(bad):
+    with pytest.raises(ValidationError):
+        FacilityLocation(bad)
+
+
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_torch_objective_matches_numba_on_cpu(form):
+    X = _X()
+    if form == "dense":
+        S = dense_similarity(X.astype(np.float64))
+        make = lambda: FacilityLocation(S)  # noqa: E731
+    else:
+        idx, sims = knn_graph(X, 12)
+        make = lambda: FacilityLocation.from_knn(idx, sims)  # noqa: E731
+    a = NaiveGreedy().select(make(), 40)
+    t = TorchFacilityLocation(make(), device="cpu")
+    b = NaiveGreedy().select(t, 40)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-9)
+    ref = make()
+    for j in a[0]:
+        ref.update(j)
+    np.testing.assert_array_equal(t.assign.numpy(), ref.assign)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torch_objective_on_cuda_matches_cpu():
+    X = _X(2000)
+    idx, sims = knn_graph(X, 16)
+    base = FacilityLocation.from_knn(idx, sims)
+    a = StochasticGreedy().select(TorchFacilityLocation(base, "cpu"), 100, rng=np.random.default_rng(0))
+    b = StochasticGreedy().select(TorchFacilityLocation(base, "cuda"), 100, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(a[0], b[0])
