@@ -259,3 +259,19 @@ def test_zero_row_under_cosine_is_named():
 def test_public_names():
     for name in coreset.__all__:
         assert getattr(coreset, name) is not None
+
+
+def test_progress_callback_reports_each_stage_up_to_its_total(zipf):
+    seen = {}
+
+    def cb(stage, done, total):
+        assert 0 <= done <= total
+        assert done >= seen.get(stage, (0, 0))[0]  # never goes backwards
+        seen[stage] = (done, total)
+
+    select(zipf.X, n_select=150, n_neighbors=10, callback=cb)
+    assert seen["optimize"] == (150, 150)
+    assert seen["graph"] == (3000, 3000)
+    seen.clear()
+    select(zipf.X, n_select=150, y=zipf.y, class_budget="equal", n_neighbors=10, callback=cb)
+    assert seen["optimize"] == (150, 150)
