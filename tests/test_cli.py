@@ -225,6 +225,7 @@ def bad_cases(tmp_path, X):
         "optimizer name": ([tmp_path / "x.npy", "--n-select", 5, "--optimizer", "lazy-greedy"],
                            ["lazy-greedy", "did you mean 'lazy_greedy'"]),
         "metric name": ([tmp_path / "x.npy", "--n-select", 5, "--metric", "cosin"], ["did you mean 'cosine'"]),
+        "device name": ([tmp_path / "x.npy", "--n-select", 5, "--device", "gpu0"], ["device", "gpu0"]),
         "dataset name": (["--dataset", "zipff", "--n-select", 5], ["zipff", "did you mean 'zipf'"]),
         "missing file": ([tmp_path / "nope.npy", "--n-select", 5], ["nope.npy", "no such file"]),
         "missing labels": ([tmp_path / "x.npy", "--n-select", 5, "--labels", tmp_path / "nope.txt"], ["nope.txt"]),
@@ -234,7 +235,7 @@ def bad_cases(tmp_path, X):
 BAD = [
     "nan", "inf", "1-d", "3-d", "empty", "n_select=0", "n_select<0", "n_select>N", "fraction=0",
     "fraction>1", "labels length", "dtype", "n_neighbors>=N", "identical rows", "objective name",
-    "optimizer name", "metric name", "dataset name", "missing file", "missing labels",
+    "optimizer name", "metric name", "device name", "dataset name", "missing file", "missing labels",
 ]
 
 

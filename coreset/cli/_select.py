@@ -88,6 +88,12 @@ def select_command(
     alpha: Annotated[float, typer.Option(
         "--alpha", metavar="A", rich_help_panel=_SEL,
         help="Exponent of the tempered class budget, share ~ class size ** A, 0 <= A <= 1.")] = 0.5,
+    epsilon: Annotated[float, typer.Option(
+        "--epsilon", metavar="E", rich_help_panel=_SEL,
+        help="Accuracy of stochastic_greedy: smaller is closer to lazy greedy and slower.")] = 0.01,
+    gamma: Annotated[Optional[float], typer.Option(
+        "--gamma", metavar="G", rich_help_panel=_SEL,
+        help="RBF width of the euclidean metric, exp(-G * distance**2) (default: median heuristic).")] = None,
     backend: Annotated[str, typer.Option(
         "--backend", metavar="NAME", rich_help_panel=_RUN,
         help=f"Similarity backend: {_choices(BACKENDS)}.")] = "auto",
@@ -166,7 +172,7 @@ def select_command(
                 X, n_select=n_select, fraction=fraction, y=y, method=method, objective=objective,
                 optimizer=optimizer, metric=metric, n_neighbors=nn, backend=backend, device=device,
                 class_budget=class_budget, min_per_class=min_per_class, alpha=alpha,
-                random_state=seed, batch_size=batch_size,
+                epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size,
                 callback=reporter.callback if reporter.enabled else None,
             )
             timings = dict(sel.meta.get("timings") or {})
