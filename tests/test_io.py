@@ -282,3 +282,18 @@ def test_missing_and_folder_paths(tmp_path):
     (tmp_path / "d.npz").mkdir()
     with pytest.raises(IndexFileError, match="folder"):
         load_selection(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+@pytest.mark.parametrize("method", ["submodular", "random", "k_center_greedy"])
+def test_library_selections_round_trip_exactly(tmp_path, suffix, method):
+    import coreset
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((120, 8)).astype(np.float32)
+    y = np.array(["head"] * 80 + ["torso"] * 30 + ["tail"] * 10)
+    sel = coreset.select(X, n_select=15, y=y, method=method, random_state=0)
+    sel.save(tmp_path / f"s{suffix}")
+    back = Selection.load(tmp_path / f"s{suffix}")
+    assert back.equals(sel), (back.meta, sel.meta)
+    assert back.labels.tolist() == y[sel.indices].tolist()
