@@ -52,17 +52,21 @@ def as_embeddings(X, *, name: str = "X", allow_nonfinite: bool = False) -> np.nd
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float32)
     if not allow_nonfinite:
-        finite = np.isfinite(arr)
-        if not finite.all():
-            bad = np.argwhere(~finite)[0]
-            raise ValidationError(
-                f"{name} must be finite; found {arr[bad[0], bad[1]]} at row {bad[0]}, column {bad[1]}"
-            )
+        # in row blocks of ~64 MB: a memory-mapped input is never materialised whole here
+        step = max(1, (64 * 2**20) // max(1, arr.shape[1] * arr.itemsize))
+        for start in range(0, arr.shape[0], step):
+            block = np.asarray(arr[start:start + step])
+            finite = np.isfinite(block)
+            if not finite.all():
+                bad = np.argwhere(~finite)[0]
+                raise ValidationError(
+                    f"{name} must be finite; found {block[bad[0], bad[1]]} at row {start + bad[0]}, column {bad[1]}"
+                )
     return arr
 
 
 def check_not_all_identical(X: np.ndarray, *, name: str = "X") -> None:
-    if X.shape[0] > 1 and np.all(X == X[0]):
+    if X.shape[0] > 1 and np.array_equal(X[1], X[0]) and np.all(X == X[0]):
         raise DegenerateInputError(
             f"all {X.shape[0]} rows of {name} are identical: every subset represents the data "
             "equally well, so there is nothing to select on"

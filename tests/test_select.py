@@ -275,3 +275,24 @@ def test_progress_callback_reports_each_stage_up_to_its_total(zipf):
     seen.clear()
     select(zipf.X, n_select=150, y=zipf.y, class_budget="equal", n_neighbors=10, callback=cb)
     assert seen["optimize"] == (150, 150)
+
+
+def test_an_explicit_gpu_request_is_never_silently_dropped(zipf):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the no-GPU case")
+    from coreset.exceptions import BackendUnavailableError
+
+    for nn in (None, 10):
+        with pytest.raises(BackendUnavailableError, match="GPU"):
+            select(zipf.X[:300], n_select=10, n_neighbors=nn, device="cuda")
+
+
+def test_nonfinite_found_in_a_later_block_of_a_memmap(tmp_path):
+    X = np.zeros((5000, 4000), np.float32)  # 80 MB: more than one validation block
+    X[:, 0] = np.arange(5000)
+    X[4321, 17] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(ValidationError, match="row 4321, column 17"):
+        select(np.load(tmp_path / "x.npy", mmap_mode="r"), n_select=2)

@@ -89,6 +89,14 @@ class _Progress:
             self.callback(stage, self.offset[stage], self.totals.get(stage, self.offset[stage]))
 
 
+def _check_gpu_request(backend, device, batch_size):
+    """An explicit GPU request is honoured or refused, never silently dropped:
+    build the backend now (it raises when no GPU is there)."""
+    from ..similarity import make_backend
+
+    return make_backend(backend, device, batch_size)
+
+
 def _weights_from_assign(assign, sel):
     """Cluster sizes: how many points have each selected point as representative."""
     pos = np.full(assign.shape[0], -1, np.int64)
@@ -132,6 +140,9 @@ class _Engine:
             obj = FacilityLocation(data)
             self.graph_info.setdefault("form", "precomputed-sparse" if sp.issparse(data) else "precomputed-dense")
         elif self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX):
+            if self.device.startswith("cuda") and "form" not in self.graph_info:
+                log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
+                            "only kNN graphs use the GPU", self.device)
             obj = FacilityLocation(dense_similarity(data, self.metric, gamma=self.gamma, validate=False))
             self.graph_info.setdefault("form", "dense")
         else:
@@ -278,6 +289,8 @@ def select(
     else:
         groups = [(None, k)]
 
+    if device.startswith("cuda") and metric != "precomputed":
+        _check_gpu_request(backend, device, batch_size)
     progress = _Progress(callback, {"optimize": k, "graph": sum(n if m is None else m.size for m, _ in groups)})
     engine = _Engine(metric=metric, n_neighbors=nn, backend=backend, device=device, batch_size=batch_size,
                      optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress)
