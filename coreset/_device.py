@@ -51,7 +51,20 @@ def faiss_num_gpus() -> int:
     return int(get()) if get is not None else 0
 
 
+def nvidia_gpu_present() -> bool:
+    """Cheap check (no torch import) for an NVIDIA GPU driven by this machine."""
+    import os
+    import sys
+
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    gpus = "/proc/driver/nvidia/gpus"
+    return os.path.isdir(gpus) and bool(os.listdir(gpus))
+
+
 def torch_cuda_available() -> bool:
+    if not nvidia_gpu_present():  # spares the ~1.5 s torch import on CPU machines
+        return False
     try:
         torch = import_torch()
     except BackendUnavailableError:
