@@ -20,6 +20,7 @@ import math
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._registry import METRICS, check_name
 from .._validation import as_embeddings, check_int, check_not_all_identical
@@ -79,7 +80,18 @@ def _to_similarity(scores: np.ndarray, rows: np.ndarray, X: np.ndarray, metric: 
 
 
 def _include_self(idx: np.ndarray, sims: np.ndarray, self_sim: np.ndarray, rows: np.ndarray):
-    """Make column 0 of every row the point itself (forced in when ties hid it)."""
+    """Make column 0 of every row the point itself (forced in when ties hid it).
+    Only rows that need it are touched: usually the point already comes first."""
+    ok = idx[:, 0] == rows
+    sims[ok, 0] = self_sim[ok]
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        i2, s2 = _include_self_rows(idx[bad], sims[bad], self_sim[bad], rows[bad])
+        idx[bad], sims[bad] = i2, s2
+    return idx, sims
+
+
+def _include_self_rows(idx, sims, self_sim, rows):
     is_self = idx == rows[:, None]
     has = is_self.any(1)
     pos = np.where(has, is_self.argmax(1), idx.shape[1] - 1)
@@ -121,8 +133,9 @@ def _kmeans(backend: Backend, base, query, n_clusters, seed, n_iter=12, sample_p
     for _ in range(n_iter):
         lab = assign(sample)
         counts = np.bincount(lab, minlength=n_clusters)
-        sums = np.zeros_like(cent, dtype=np.float64)
-        np.add.at(sums, lab, sample)
+        onehot = sp.csr_matrix((np.ones(lab.size, np.float32), (lab, np.arange(lab.size))),
+                               shape=(n_clusters, lab.size))
+        sums = np.asarray(onehot @ sample)  # per-cluster sums in one sparse product
         nonempty = counts > 0
         cent[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
         if (~nonempty).any():  # re-seed empty clusters on random sample points
@@ -162,7 +175,7 @@ def _search_partitioned(backend, base, query, k, n_clusters, n_probe, seed, call
     aug_q = np.hstack([cent, np.ones((n_clusters, 1), np.float32)])
     _, near = backend.search(aug_q, aug_c, n_near)
     base_sorted = base[order]
-    query_sorted = query[order]
+    query_sorted = base_sorted if query is base else query[order]
     sims = np.empty((n, k), np.float32)
     idx = np.empty((n, k), np.int64)
     done = 0
