@@ -20,14 +20,15 @@ class FacilityLocation:
         ``similarity[j, i]`` is how well candidate ``j`` represents point ``i``
         (row = candidate). Dense float32/float64 is kept as is; sparse is
         stored as CSR with int64 indices, whatever index dtype came in.
-        Negative or non-finite entries are rejected.
+        Negative or non-finite entries are rejected (``check=False`` skips
+        the scan for callers that validated already).
 
     Use :meth:`from_knn` for a kNN graph ``(indices, similarities)`` whose row
     ``i`` lists the neighbours of point ``i``: it is transposed once so each
     candidate's row lists the points it covers.
     """
 
-    def __init__(self, similarity):
+    def __init__(self, similarity, *, check: bool = True):
         if sp.issparse(similarity):
             M = sp.csr_matrix(similarity)
             if M.ndim != 2 or M.shape[0] != M.shape[1]:
@@ -36,7 +37,8 @@ class FacilityLocation:
             data = np.asarray(M.data)
             if data.dtype not in (np.float32, np.float64):
                 data = data.astype(np.float32)
-            self._check_values(data)
+            if check:
+                self._check_values(data)
             self.mode = 1
             self.S = np.zeros((0, 0), data.dtype)
             self.indptr = M.indptr.astype(np.int64)
@@ -51,7 +53,8 @@ class FacilityLocation:
                 if not np.issubdtype(S.dtype, np.number):
                     raise ValidationError(f"similarity must be numeric; got dtype {S.dtype}")
                 S = S.astype(np.float32)
-            self._check_values(S)
+            if check:
+                self._check_values(S)
             self.mode = 0
             self.S = np.ascontiguousarray(S)
             self.indptr = np.zeros(1, np.int64)

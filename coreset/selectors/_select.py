@@ -137,13 +137,13 @@ class _Engine:
 
         t = time.perf_counter()
         if self.metric == "precomputed":
-            obj = FacilityLocation(data)
+            obj = FacilityLocation(data, check=False)  # validated by _as_similarity
             self.graph_info.setdefault("form", "precomputed-sparse" if sp.issparse(data) else "precomputed-dense")
         elif self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX):
             if self.device.startswith("cuda") and "form" not in self.graph_info:
                 log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
                             "only kNN graphs use the GPU", self.device)
-            obj = FacilityLocation(dense_similarity(data, self.metric, gamma=self.gamma, validate=False))
+            obj = FacilityLocation(dense_similarity(data, self.metric, gamma=self.gamma, validate=False), check=False)
             self.graph_info.setdefault("form", "dense")
         else:
             k = DEFAULT_N_NEIGHBORS if self.n_neighbors == "auto" else self.n_neighbors
