@@ -296,3 +296,13 @@ def test_nonfinite_found_in_a_later_block_of_a_memmap(tmp_path):
     np.save(tmp_path / "x.npy", X)
     with pytest.raises(ValidationError, match="row 4321, column 17"):
         select(np.load(tmp_path / "x.npy", mmap_mode="r"), n_select=2)
+
+
+def test_precomputed_with_n_neighbors_equals_the_embedding_knn_path(zipf):
+    X = zipf.X[:2500]
+    a = select(dense_similarity(X), n_select=100, metric="precomputed", n_neighbors=16)
+    b = select(X, n_select=100, n_neighbors=16)
+    assert a.meta["graph"]["form"] == "precomputed-knn"
+    # same graph up to float rounding of the similarities: near-identical picks and value
+    assert len(set(a.indices.tolist()) & set(b.indices.tolist())) >= 95
+    assert a.objective == pytest.approx(b.objective, rel=1e-4)

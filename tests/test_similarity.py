@@ -136,3 +136,33 @@ def test_faiss_gpu_matches_cpu():
     a_idx, a_s = knn_graph(X, 10, backend="faiss", device="cuda")
     b_idx, b_s = knn_graph(X, 10, backend="faiss", device="cpu")
     np.testing.assert_allclose(a_s, b_s, atol=1e-4)
+
+
+@pytest.mark.parametrize("form", ["dense", "sparse32", "sparse64"])
+def test_precomputed_knn_is_the_top_k_of_each_row(form):
+    import scipy.sparse as sp
+
+    X = _blobs(300)
+    S = dense_similarity(X, "cosine")
+    M = S
+    if form != "dense":
+        M = sp.csr_matrix(np.where(S > 0.3, S, 0))  # a sparse matrix with some short rows
+        dt = np.int32 if form == "sparse32" else np.int64
+        M.indices, M.indptr = M.indices.astype(dt), M.indptr.astype(dt)
+    idx, sims = knn_graph(M, 10, metric="precomputed")
+    dense = M.toarray() if sp.issparse(M) else M
+    np.testing.assert_array_equal(idx[:, 0], np.arange(300))
+    np.testing.assert_allclose(sims, np.take_along_axis(dense, idx, 1), atol=1e-6)
+    kth = -np.sort(-dense, axis=1)[:, 9]
+    np.testing.assert_allclose(sims[:, 9], kth, atol=1e-6)
+    # embeddings and their precomputed cosine give the same neighbourhoods (up to ties)
+    if form == "dense":
+        e_idx, e_sims = knn_graph(X, 10)
+        np.testing.assert_allclose(sims, e_sims, atol=1e-5)
+
+
+def test_precomputed_knn_rejects_bad_matrices():
+    with pytest.raises(ValidationError, match="square"):
+        knn_graph(np.ones((3, 4)), 2, metric="precomputed")
+    with pytest.raises(ValidationError, match="non-negative"):
+        knn_graph(-np.eye(3), 2, metric="precomputed")

@@ -35,27 +35,6 @@ DENSE_AUTO_MAX = 2_000
 DEFAULT_N_NEIGHBORS = 32
 
 
-def _as_similarity(X):
-    """Validate a precomputed similarity (dense ndarray or scipy sparse)."""
-    if sp.issparse(X):
-        if X.ndim != 2 or X.shape[0] != X.shape[1] or X.shape[0] == 0:
-            raise ValidationError(f"X must be a non-empty square similarity matrix for metric='precomputed'; got shape {X.shape}")
-        M = sp.csr_matrix(X)
-        if not np.issubdtype(M.dtype, np.number) or np.issubdtype(M.dtype, np.complexfloating):
-            raise ValidationError(f"X must hold real numbers; got dtype {M.dtype}")
-        if M.nnz and not np.isfinite(M.data).all():
-            raise ValidationError("X must be finite; found NaN or inf in the precomputed similarity")
-        if M.nnz and M.data.min() < 0:
-            raise ValidationError(f"X (precomputed similarity) must be non-negative; found {M.data.min():.6g}")
-        return M
-    S = as_embeddings(X)
-    if S.shape[0] != S.shape[1]:
-        raise ValidationError(f"X must be square (N x N) for metric='precomputed'; got shape {S.shape}")
-    if S.min() < 0:
-        raise ValidationError(f"X (precomputed similarity) must be non-negative; found {S.min():.6g}")
-    return S
-
-
 def _check_n_neighbors(n_neighbors, n):
     if n_neighbors is None or n_neighbors == "dense":
         return None
@@ -136,8 +115,15 @@ class _Engine:
         from ..similarity import build_knn, dense_similarity
 
         t = time.perf_counter()
-        if self.metric == "precomputed":
-            obj = FacilityLocation(data, check=False)  # validated by _as_similarity
+        if self.metric == "precomputed" and isinstance(self.n_neighbors, int):
+            # sparsify: keep, for each point i, the k candidates j with the largest S[j, i]
+            idx, sims, _ = build_knn(data.T, min(self.n_neighbors, n), metric="precomputed",
+                                     batch_size=self.batch_size, validate=False)
+            obj = FacilityLocation.from_knn(idx, sims)
+            self.graph_info.setdefault("form", "precomputed-knn")
+            self.graph_info.setdefault("k", int(self.n_neighbors))
+        elif self.metric == "precomputed":
+            obj = FacilityLocation(data, check=False)  # validated by as_similarity
             self.graph_info.setdefault("form", "precomputed-sparse" if sp.issparse(data) else "precomputed-dense")
         elif self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX):
             if self.device.startswith("cuda") and "form" not in self.graph_info:
@@ -224,6 +210,8 @@ def select(
     n_neighbors : "auto" (dense similarity for groups of at most 2,000 points,
         else a 32-NN graph), None (dense, you ask for N x N memory) or an int in
         [1, N-1] (kNN graph; clipped to each class's size with class budgets).
+        With ``metric="precomputed"`` the matrix is used as given unless an int
+        asks to keep only each point's top-k candidates.
     backend, device : kNN search backend ("auto", "faiss", "torch") and device
         ("auto", "cpu", "cuda", "cuda:N"), resolved once.
     class_budget : None, "proportional", "equal" or "tempered" (share ∝ n_c ** alpha);
@@ -255,7 +243,9 @@ def select(
     if metric == "precomputed":
         if method == "k_center_greedy":
             raise ValidationError("method='k_center_greedy' needs embeddings; got metric='precomputed'")
-        data = _as_similarity(X)
+        from ..similarity import as_similarity
+
+        data = as_similarity(X)
     else:
         data = as_embeddings(X)
         check_not_all_identical(data)
@@ -263,7 +253,7 @@ def select(
     k = resolve_n_select(n, n_select, fraction)
     if y is not None:
         y = check_labels(y, n)
-    nn = _check_n_neighbors(n_neighbors, n) if metric != "precomputed" else None
+    nn = _check_n_neighbors(n_neighbors, n)
     if class_budget is not None and y is None:
         raise ValidationError(f"class_budget={class_budget!r} needs labels y; got y=None")
     if method == "stratified_random" and y is None:
@@ -332,7 +322,7 @@ def select(
         "objective_name": objective if method == "submodular" else None,
         "optimizer": optimizer if method == "submodular" else None,
         "metric": metric,
-        "n_neighbors": ("dense" if nn is None else nn) if metric != "precomputed" else None,
+        "n_neighbors": "dense" if nn is None else nn,
         "graph": engine.graph_info,
         "backend": be.name if be is not None else "numpy",
         "device": be.device if be is not None else "cpu",

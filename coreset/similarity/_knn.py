@@ -27,12 +27,55 @@ from .._validation import as_embeddings, check_int, check_not_all_identical
 from ..exceptions import DegenerateInputError, ValidationError
 from ._backends import Backend, make_backend
 
-__all__ = ["knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N"]
+__all__ = ["as_similarity", "knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N"]
 
 log = logging.getLogger(__name__)
 
 #: with ``exact=None``, graphs up to this many points are exact (flat) searches.
 EXACT_MAX_N = 20_000
+
+
+def as_similarity(S, *, name: str = "X"):
+    """Validate a precomputed similarity: a non-empty square matrix (dense
+    ndarray, or scipy sparse with any index dtype) of finite, non-negative
+    numbers. Returns a float ndarray or a CSR matrix."""
+    if sp.issparse(S):
+        if S.ndim != 2 or S.shape[0] != S.shape[1] or S.shape[0] == 0:
+            raise ValidationError(f"{name} must be a non-empty square similarity matrix for metric='precomputed'; got shape {S.shape}")
+        M = sp.csr_matrix(S)
+        if not np.issubdtype(M.dtype, np.number) or np.issubdtype(M.dtype, np.complexfloating):
+            raise ValidationError(f"{name} must hold real numbers; got dtype {M.dtype}")
+        if M.nnz and not np.isfinite(M.data).all():
+            raise ValidationError(f"{name} must be finite; found NaN or inf in the precomputed similarity")
+        if M.nnz and M.data.min() < 0:
+            raise ValidationError(f"{name} (precomputed similarity) must be non-negative; found {M.data.min():.6g}")
+        return M
+    S = as_embeddings(S, name=name)
+    if S.shape[0] != S.shape[1]:
+        raise ValidationError(f"{name} must be square (N x N) for metric='precomputed'; got shape {S.shape}")
+    if S.min() < 0:
+        raise ValidationError(f"{name} (precomputed similarity) must be non-negative; found {S.min():.6g}")
+    return S
+
+
+def _knn_precomputed(S, k: int, batch_size: int | None):
+    """Top-k of each row of a precomputed similarity, in row blocks (a sparse
+    block is densified one block at a time; missing entries count as 0)."""
+    n = S.shape[0]
+    bs = batch_size or max(1, min(n, (64 * 2**20) // (4 * n)))
+    idx = np.empty((n, k), np.int64)
+    sims = np.empty((n, k), np.float32)
+    for start in range(0, n, bs):
+        B = S[start:start + bs]
+        B = np.asarray(B.toarray() if sp.issparse(B) else B, dtype=np.float32)
+        part = np.argpartition(-B, k - 1, axis=1)[:, :k] if k < n else np.broadcast_to(np.arange(n), B.shape)
+        vals = np.take_along_axis(B, part, 1)
+        order = np.lexsort((part, -vals), axis=-1)
+        idx[start:start + bs] = np.take_along_axis(part, order, 1)
+        sims[start:start + bs] = np.take_along_axis(vals, order, 1)
+    diag = np.asarray(S.diagonal(), dtype=np.float32)
+    rows = np.arange(n)
+    return _include_self(idx, sims, diag, rows)
 
 
 def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> float:
@@ -222,10 +265,16 @@ def build_knn(
     """Like :func:`knn_graph` and also return an info dict (backend, device,
     exact, gamma, seconds)."""
     t0 = time.perf_counter()
+    check_name("metric", metric, METRICS)
+    if metric == "precomputed":
+        S = as_similarity(X) if validate else X
+        k = check_int(n_neighbors, "n_neighbors", low=1, high=S.shape[0])
+        idx, sims = _knn_precomputed(S, k, batch_size)
+        info = dict(backend="numpy", device="cpu", exact=True, gamma=None, seconds=time.perf_counter() - t0)
+        return idx, sims, info
     if validate:
         X = as_embeddings(X)
         check_not_all_identical(X)
-    check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
     n = X.shape[0]
     k = check_int(n_neighbors, "n_neighbors", low=1, high=n)
     be = backend if isinstance(backend, Backend) else make_backend(backend, device, batch_size)
@@ -263,6 +312,11 @@ def knn_graph(
     random_state: int = 0,
 ):
     """k-nearest-neighbour similarity graph.
+
+    ``X`` is (N, d) embeddings, or with ``metric="precomputed"`` an (N, N)
+    similarity (dense ndarray or scipy sparse, any index dtype; row i = how
+    similar each point is to i), whose top ``n_neighbors`` entries per row are
+    kept (exactly; ``backend``/``device`` do not apply).
 
     Returns ``(indices, similarities)``: int64 and float32 arrays of shape
     ``(N, n_neighbors)``, best first, column 0 always the point itself. The
