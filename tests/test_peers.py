@@ -11,6 +11,8 @@ from coreset.similarity import dense_similarity
 
 apricot = pytest.importorskip("apricot")
 
+pytestmark = pytest.mark.slow  # apricot JIT-compiles on first use: seconds per test
+
 
 @pytest.fixture(scope="module")
 def digits():

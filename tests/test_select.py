@@ -306,3 +306,20 @@ def test_precomputed_with_n_neighbors_equals_the_embedding_knn_path(zipf):
     # same graph up to float rounding of the similarities: near-identical picks and value
     assert len(set(a.indices.tolist()) & set(b.indices.tolist())) >= 95
     assert a.objective == pytest.approx(b.objective, rel=1e-4)
+
+
+def test_exact_and_approximate_graphs_on_request(zipf):
+    ex = select(zipf.X, n_select=100, n_neighbors=10, exact=True)
+    ap = select(zipf.X, n_select=100, n_neighbors=10, exact=False, n_probe=2)
+    assert ex.meta["graph"]["exact"] is True
+    assert ap.meta["graph"]["exact"] is False and ap.meta["graph"]["n_probe"] == 2
+    # scored on the exact graph, the approximate graph's picks are close to the exact ones
+    from coreset.similarity import knn_graph
+
+    f = FacilityLocation.from_knn(*knn_graph(zipf.X, 10, exact=True))
+    assert f.evaluate(ex.indices) == pytest.approx(ex.objective)
+    assert f.evaluate(ap.indices) >= 0.97 * f.evaluate(ex.indices)
+    with pytest.raises(ValidationError, match="exact"):
+        select(zipf.X, n_select=10, exact="yes")
+    with pytest.raises(ValidationError, match="n_probe"):
+        select(zipf.X, n_select=10, n_probe=0)

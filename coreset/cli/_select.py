@@ -103,6 +103,12 @@ def select_command(
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", metavar="INT", rich_help_panel=_RUN,
         help="Rows per similarity batch (default: chosen by the backend).")] = None,
+    exact: Annotated[Optional[bool], typer.Option(
+        "--exact/--approximate", rich_help_panel=_RUN, show_default=False,
+        help="kNN graph search: exact (flat) or k-means-partitioned. Default: exact up to 20,000 points.")] = None,
+    n_probe: Annotated[int, typer.Option(
+        "--n-probe", metavar="INT", rich_help_panel=_RUN,
+        help="Partitioned search: cells searched per cell (more is slower, higher recall).")] = 8,
     seed: Annotated[int, typer.Option(
         "--seed", metavar="S", rich_help_panel=_RUN,
         help="Random seed; the same seed and input give the same selection.")] = 0,
@@ -172,7 +178,7 @@ def select_command(
                 X, n_select=n_select, fraction=fraction, y=y, method=method, objective=objective,
                 optimizer=optimizer, metric=metric, n_neighbors=nn, backend=backend, device=device,
                 class_budget=class_budget, min_per_class=min_per_class, alpha=alpha,
-                epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size,
+                epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size, exact=exact, n_probe=n_probe,
                 callback=reporter.callback if reporter.enabled else None,
             )
             timings = dict(sel.meta.get("timings") or {})

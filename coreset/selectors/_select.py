@@ -87,11 +87,12 @@ class _Engine:
     """One call's resolved settings; ``run_group`` selects within one group."""
 
     def __init__(self, *, metric, n_neighbors, backend, device, batch_size, optimizer, epsilon,
-                 gamma, seed, progress):
+                 gamma, seed, progress, exact=None, n_probe=8):
         self.metric, self.n_neighbors = metric, n_neighbors
         self.backend_name, self.device, self.batch_size = backend, device, batch_size
         self.optimizer, self.gamma, self.seed, self.progress = optimizer, gamma, seed, progress
         self.epsilon = epsilon
+        self.exact, self.n_probe = exact, n_probe
         self._backend = None
         self.graph_info = {}
         self.timings = defaultdict(float)
@@ -135,7 +136,7 @@ class _Engine:
             k = DEFAULT_N_NEIGHBORS if self.n_neighbors == "auto" else self.n_neighbors
             idx, sims, info = build_knn(data, min(k, n), metric=self.metric, backend=self.backend,
                                         batch_size=self.batch_size, gamma=self.gamma,
-                                        random_state=self.seed, callback=self.progress, validate=False)
+                                        exact=self.exact, n_probe=self.n_probe, random_state=self.seed, callback=self.progress, validate=False)
             obj = FacilityLocation.from_knn(idx, sims)
             self.graph_info.setdefault("form", "knn")
             self.graph_info.setdefault("k", int(k))
@@ -191,6 +192,8 @@ def select(
     gamma: float | None = None,
     random_state=None,
     batch_size: int | None = None,
+    exact: bool | None = None,
+    n_probe: int = 8,
     callback=None,
 ) -> Selection:
     """Select a small weighted subset of ``X`` that maximises facility location.
@@ -219,6 +222,9 @@ def select(
     epsilon : stochastic greedy's accuracy parameter.
     costs, budget : knapsack variant (naive/lazy greedy, no class budget).
     random_state : None, int or numpy Generator.
+    exact, n_probe : kNN graph search: ``exact=None`` is exact up to 20,000
+        points per group and k-means-partitioned above (``n_probe`` cells
+        searched per cell); True / False force one or the other.
     callback : ``callback(stage, done, total)`` for progress ("graph", "optimize", "weights").
 
     Returns
@@ -237,6 +243,9 @@ def select(
     parse_device(device)
     if batch_size is not None:
         check_int(batch_size, "batch_size", low=1)
+    if exact not in (None, True, False):
+        raise ValidationError(f"exact must be None (automatic), True or False; got {exact!r}")
+    n_probe = check_int(n_probe, "n_probe", low=1)
     if class_budget is not None:
         check_name("class_budget", class_budget, CLASS_BUDGETS)
     rng = check_random_state(random_state)
@@ -283,7 +292,8 @@ def select(
         _check_gpu_request(backend, device, batch_size)
     progress = _Progress(callback, {"optimize": k, "graph": sum(n if m is None else m.size for m, _ in groups)})
     engine = _Engine(metric=metric, n_neighbors=nn, backend=backend, device=device, batch_size=batch_size,
-                     optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress)
+                     optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress,
+                     exact=exact, n_probe=n_probe)
     parts = []
     total_value = 0.0
     for m, b in groups:
