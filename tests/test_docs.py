@@ -117,7 +117,7 @@ def test_cli_reference_matches_help(command):
     documented = {f for flags, _ in rows for f in flags}
     shown = set()  # flags that start an option row of the help (not ones mentioned in prose)
     for line in res.stdout.splitlines():
-        m = re.match(r"\s*[│|]?\s*(?:\*\s+)?(--[a-z][a-z-]*)(?:,?\s+(-[a-z])\b)?", line)
+        m = re.match(r"\s*[│|]?\s*(?:\*\s+)?(--[a-z][a-z-]*)(?:,?\s+(-[a-z]\b|--[a-z][a-z-]*))?", line)
         if m:
             shown.update(f for f in m.groups() if f)
     assert documented == shown
