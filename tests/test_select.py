@@ -225,6 +225,13 @@ BAD = [
     (dict(n_select=3, device="gpu"), ValidationError, "device"),
     (dict(X=-np.eye(4), n_select=1, metric="precomputed"), ValidationError, "non-negative"),
     (dict(X=np.ones((3, 4)), n_select=1, metric="precomputed"), ValidationError, "square"),
+    (dict(X=np.eye(4), n_select=1, metric="precomputed", method="k_center_greedy"), ValidationError, "needs embeddings"),
+    (dict(n_select=3, method="stratified_random"), ValidationError, "stratified_random' needs labels"),
+    (dict(n_select=3, batch_size=0), ValidationError, r"batch_size must be in \[1, inf\]; got 0"),
+    (dict(n_select=3, backend="annoy"), UnknownNameError, "backend='annoy'"),
+    (dict(n_select=3, y=np.arange(50) % 2, class_budget="equal", costs=np.ones(50), budget=3.0), ValidationError, "costs="),
+    (dict(n_select=3, costs=np.ones(50)), ValidationError, "budget"),
+    (dict(n_select=3, optimizer="stochastic_greedy", costs=np.ones(50), budget=2.0), ValidationError, "costs= is supported by"),
 ]
 
 
