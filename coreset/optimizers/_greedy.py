@@ -121,11 +121,12 @@ class LazyGreedy(Optimizer):
 
             mode, S, indptr, idx, data, cur, assign = objective.kernel_args()
             keys, ids, size = heap_init(mode, S, indptr, idx, data, cur, costs, use_costs, objective.selected)
-            fresh = np.zeros(n, np.int64)
+            fresh = np.full(n, -1, np.int64)
+            fresh_gain = np.zeros(n, np.float64)
             stamp = 0
             while n_out < n_select and size > 0:
                 size, stamp, budget, n_out = lazy_steps(
-                    mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, stamp, costs,
+                    mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, fresh_gain, stamp, costs,
                     use_costs, budget, min(_chunk(n_select), n_select - n_out), out_idx, out_gain, n_out)
                 if callback:
                     callback("optimize", n_out, n_select)

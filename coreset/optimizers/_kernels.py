@@ -108,11 +108,12 @@ def heap_init(mode, S, indptr, idx, data, cur, costs, use_costs, selected):
 
 
 @njit(cache=True, nogil=True)
-def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, stamp,
+def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, fresh_gain, stamp,
                costs, use_costs, budget_left, max_steps, out_idx, out_gain, n_out):
     """Run up to ``max_steps`` lazy-greedy selections. ``fresh[j] == stamp``
-    marks a key computed in the current state. Returns the new heap size,
-    stamp, remaining budget and number of selections written."""
+    marks a key computed in the current state (its gain is ``fresh_gain[j]``).
+    Returns the new heap size, stamp, remaining budget and number of
+    selections written."""
     steps = 0
     while steps < max_steps and size > 0:
         j = ids[0]
@@ -123,8 +124,7 @@ def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, 
             _sift_down(keys, ids, size, 0)
             continue
         if fresh[j] == stamp:
-            g = keys[0] * costs[j] if use_costs else keys[0]
-            g = gain_one(mode, S, indptr, idx, data, cur, j) if use_costs else g
+            g = fresh_gain[j]
             update_one(mode, S, indptr, idx, data, cur, assign, j)
             out_idx[n_out] = j
             out_gain[n_out] = g
@@ -141,6 +141,7 @@ def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, 
         g = gain_one(mode, S, indptr, idx, data, cur, j)
         keys[0] = g / costs[j] if use_costs else g
         fresh[j] = stamp
+        fresh_gain[j] = g
         _sift_down(keys, ids, size, 0)
     return size, stamp, budget_left, n_out
 

@@ -68,14 +68,6 @@ class _Progress:
             self.callback(stage, self.offset[stage], self.totals.get(stage, self.offset[stage]))
 
 
-def _check_gpu_request(backend, device, batch_size):
-    """An explicit GPU request is honoured or refused, never silently dropped:
-    build the backend now (it raises when no GPU is there)."""
-    from ..similarity import make_backend
-
-    return make_backend(backend, device, batch_size)
-
-
 def _weights_from_assign(assign, sel):
     """Cluster sizes: how many points have each selected point as representative."""
     pos = np.full(assign.shape[0], -1, np.int64)
@@ -105,6 +97,9 @@ class _Engine:
             self._backend = make_backend(self.backend_name, self.device, self.batch_size)
         return self._backend
 
+    def uses_dense(self, n):
+        return self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX)
+
     def make_optimizer(self):
         from ..optimizers import OPTIMIZER_FACTORIES
 
@@ -126,7 +121,7 @@ class _Engine:
         elif self.metric == "precomputed":
             obj = FacilityLocation(data, check=False)  # validated by as_similarity
             self.graph_info.setdefault("form", "precomputed-sparse" if sp.issparse(data) else "precomputed-dense")
-        elif self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX):
+        elif self.uses_dense(n):
             if self.device.startswith("cuda") and "form" not in self.graph_info:
                 log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
                             "only kNN graphs use the GPU", self.device)
@@ -135,15 +130,15 @@ class _Engine:
         else:
             k = DEFAULT_N_NEIGHBORS if self.n_neighbors == "auto" else self.n_neighbors
             idx, sims, info = build_knn(data, min(k, n), metric=self.metric, backend=self.backend,
-                                        batch_size=self.batch_size, gamma=self.gamma,
-                                        exact=self.exact, n_probe=self.n_probe, random_state=self.seed, callback=self.progress, validate=False)
+                                        batch_size=self.batch_size, gamma=self.gamma, exact=self.exact,
+                                        n_probe=self.n_probe, random_state=self.seed,
+                                        callback=self.progress, validate=False)
             obj = FacilityLocation.from_knn(idx, sims)
             self.graph_info.setdefault("form", "knn")
             self.graph_info.setdefault("k", int(k))
             self.graph_info["exact"] = bool(info["exact"]) and self.graph_info.get("exact", True)
-            for key in ("n_probe",):
-                if key in info:
-                    self.graph_info[key] = info[key]
+            if "n_probe" in info:
+                self.graph_info["n_probe"] = info["n_probe"]
         self.timings["graph"] += time.perf_counter() - t
         return obj
 
@@ -163,7 +158,7 @@ class _Engine:
             else:
                 from ..similarity import nearest_among
 
-                be = None if self.n_neighbors is None or (self.n_neighbors == "auto" and n <= DENSE_AUTO_MAX) else self.backend
+                be = None if self.uses_dense(n) else self.backend  # dense: plain numpy
                 assign[lost] = sel[nearest_among(data, lost, sel, metric=self.metric, backend=be)]
         weights = _weights_from_assign(assign, sel)
         self.timings["weights"] += time.perf_counter() - t
@@ -288,12 +283,13 @@ def select(
     else:
         groups = [(None, k)]
 
-    if device.startswith("cuda") and metric != "precomputed":
-        _check_gpu_request(backend, device, batch_size)
     progress = _Progress(callback, {"optimize": k, "graph": sum(n if m is None else m.size for m, _ in groups)})
     engine = _Engine(metric=metric, n_neighbors=nn, backend=backend, device=device, batch_size=batch_size,
                      optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress,
                      exact=exact, n_probe=n_probe)
+    if device.startswith("cuda") and metric != "precomputed":
+        # an explicit GPU request is honoured or refused, never silently dropped
+        engine.backend  # noqa: B018 (builds the backend now: it raises when no GPU is there)
     parts = []
     total_value = 0.0
     for m, b in groups:
