@@ -140,14 +140,18 @@ def _npz_array(p: Path, npz, name: str) -> np.ndarray:
         raise _err(p, f"array {name!r} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 
-def _read_npz(p: Path, head: bytes, name, labels_column):
+def _open_npz(p: Path, head: bytes):
+    """np.load of an .npz, never unpickling; a clear InputFileError otherwise."""
     if head[:4] not in _ZIP_MAGIC:
         raise _err(p, "not an .npz (zip) archive")
     try:
-        npz = np.load(p, allow_pickle=False)
+        return np.load(p, allow_pickle=False)
     except Exception as exc:
         raise _err(p, f"corrupt or truncated .npz archive ({type(exc).__name__}: {exc})") from None
-    with npz:
+
+
+def _read_npz(p: Path, head: bytes, name, labels_column):
+    with _open_npz(p, head) as npz:
         names = list(npz.files)
         if labels_column is not None and labels_column not in names:
             raise _err(p, f"has no labels array {labels_column!r}; it holds: {', '.join(names)}")
@@ -317,13 +321,7 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
             raise _err(p, "an .npy file holds one unnamed array; do not name a column")
         return np.asarray(_read_npy(p, head, mmap=False))
     if suffix == ".npz":
-        if head[:4] not in _ZIP_MAGIC:
-            raise _err(p, "not an .npz (zip) archive")
-        try:
-            npz = np.load(p, allow_pickle=False)
-        except Exception as exc:
-            raise _err(p, f"corrupt or truncated .npz archive ({type(exc).__name__}: {exc})") from None
-        with npz:
+        with _open_npz(p, head) as npz:
             chosen = _pick(p, list(npz.files), column, None, "array", "--labels-column / column=")
             return _npz_array(p, npz, chosen)
     if suffix in (".parquet", ".pq"):

@@ -49,10 +49,12 @@ class Optimizer:
     name = ""
 
     def _prepare(self, objective, n_select, costs, budget):
+        """Validated (n, n_select, costs, use_costs, budget) and empty output arrays."""
         n = int(objective.n)
         n_select = check_int(n_select, "n_select", low=1, high=n)
         costs, use_costs, budget = _check_costs(costs, budget, n)
-        return n, n_select, costs, use_costs, budget
+        out = np.empty(n_select, np.int64), np.empty(n_select, np.float64)
+        return n, n_select, costs, use_costs, budget, out
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -65,9 +67,7 @@ class NaiveGreedy(Optimizer):
     name = "naive_greedy"
 
     def select(self, objective, n_select, *, rng=None, costs=None, budget=None, callback=None):
-        n, n_select, costs, use_costs, budget = self._prepare(objective, n_select, costs, budget)
-        out_idx = np.empty(n_select, np.int64)
-        out_gain = np.empty(n_select, np.float64)
+        n, n_select, costs, use_costs, budget, (out_idx, out_gain) = self._prepare(objective, n_select, costs, budget)
         n_out = 0
         if hasattr(objective, "kernel_args"):
             from ._kernels import naive_steps
@@ -112,9 +112,7 @@ class LazyGreedy(Optimizer):
     name = "lazy_greedy"
 
     def select(self, objective, n_select, *, rng=None, costs=None, budget=None, callback=None):
-        n, n_select, costs, use_costs, budget = self._prepare(objective, n_select, costs, budget)
-        out_idx = np.empty(n_select, np.int64)
-        out_gain = np.empty(n_select, np.float64)
+        n, n_select, costs, use_costs, budget, (out_idx, out_gain) = self._prepare(objective, n_select, costs, budget)
         n_out = 0
         if hasattr(objective, "kernel_args"):
             from ._kernels import heap_init, lazy_steps
@@ -180,11 +178,9 @@ class StochasticGreedy(Optimizer):
     def select(self, objective, n_select, *, rng=None, costs=None, budget=None, callback=None):
         if costs is not None:
             raise ValidationError("costs= is supported by naive_greedy and lazy_greedy; got optimizer='stochastic_greedy'")
-        n, n_select, _, _, _ = self._prepare(objective, n_select, None, None)
+        n, n_select, _, _, _, (out_idx, out_gain) = self._prepare(objective, n_select, None, None)
         s = self.sample_size(n, n_select)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        out_idx = np.empty(n_select, np.int64)
-        out_gain = np.empty(n_select, np.float64)
         n_out = 0
         if hasattr(objective, "kernel_args"):
             from ._kernels import stochastic_steps
