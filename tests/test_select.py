@@ -227,6 +227,7 @@ BAD = [
     (dict(X=np.ones((3, 4)), n_select=1, metric="precomputed"), ValidationError, "square"),
     (dict(X=np.eye(4), n_select=1, metric="precomputed", method="k_center_greedy"), ValidationError, "needs embeddings"),
     (dict(n_select=3, method="stratified_random"), ValidationError, "stratified_random' needs labels"),
+    (dict(n_select=3, n_clusters=0), ValidationError, r"n_clusters must be in \[1, inf\]; got 0"),
     (dict(n_select=3, batch_size=0), ValidationError, r"batch_size must be in \[1, inf\]; got 0"),
     (dict(n_select=3, backend="annoy"), UnknownNameError, "backend='annoy'"),
     (dict(n_select=3, y=np.arange(50) % 2, class_budget="equal", costs=np.ones(50), budget=3.0), ValidationError, "costs="),
@@ -317,9 +318,10 @@ def test_precomputed_with_n_neighbors_equals_the_embedding_knn_path(zipf):
 
 def test_exact_and_approximate_graphs_on_request(zipf):
     ex = select(zipf.X, n_select=100, n_neighbors=10, exact=True)
-    ap = select(zipf.X, n_select=100, n_neighbors=10, exact=False, n_probe=2)
+    ap = select(zipf.X, n_select=100, n_neighbors=10, exact=False, n_probe=2, n_clusters=30)
     assert ex.meta["graph"]["exact"] is True
     assert ap.meta["graph"]["exact"] is False and ap.meta["graph"]["n_probe"] == 2
+    assert ap.meta["graph"]["n_clusters"] == 30
     # scored on the exact graph, the approximate graph's picks are close to the exact ones
     from coreset.similarity import knn_graph
 

@@ -109,6 +109,9 @@ def select_command(
     n_probe: Annotated[int, typer.Option(
         "--n-probe", metavar="INT", rich_help_panel=_RUN,
         help="Partitioned search: cells searched per cell (more is slower, higher recall).")] = 8,
+    n_clusters: Annotated[Optional[int], typer.Option(
+        "--n-clusters", metavar="INT", rich_help_panel=_RUN, show_default=False,
+        help="Partitioned search: k-means cells (default: square root of N).")] = None,
     seed: Annotated[int, typer.Option(
         "--seed", metavar="S", rich_help_panel=_RUN,
         help="Random seed; the same seed and input give the same selection.")] = 0,
@@ -179,6 +182,7 @@ def select_command(
                 optimizer=optimizer, metric=metric, n_neighbors=nn, backend=backend, device=device,
                 class_budget=class_budget, min_per_class=min_per_class, alpha=alpha,
                 epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size, exact=exact, n_probe=n_probe,
+                n_clusters=n_clusters,
                 callback=reporter.callback if reporter.enabled else None,
             )
             timings = dict(sel.meta.get("timings") or {})

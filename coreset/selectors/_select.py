@@ -79,12 +79,12 @@ class _Engine:
     """One call's resolved settings; ``run_group`` selects within one group."""
 
     def __init__(self, *, metric, n_neighbors, backend, device, batch_size, optimizer, epsilon,
-                 gamma, seed, progress, exact=None, n_probe=8):
+                 gamma, seed, progress, exact=None, n_probe=8, n_clusters=None):
         self.metric, self.n_neighbors = metric, n_neighbors
         self.backend_name, self.device, self.batch_size = backend, device, batch_size
         self.optimizer, self.gamma, self.seed, self.progress = optimizer, gamma, seed, progress
         self.epsilon = epsilon
-        self.exact, self.n_probe = exact, n_probe
+        self.exact, self.n_probe, self.n_clusters = exact, n_probe, n_clusters
         self._backend = None
         self.graph_info = {}
         self.timings = defaultdict(float)
@@ -131,14 +131,16 @@ class _Engine:
             k = DEFAULT_N_NEIGHBORS if self.n_neighbors == "auto" else self.n_neighbors
             idx, sims, info = build_knn(data, min(k, n), metric=self.metric, backend=self.backend,
                                         batch_size=self.batch_size, gamma=self.gamma, exact=self.exact,
-                                        n_probe=self.n_probe, random_state=self.seed,
+                                        n_probe=self.n_probe, n_clusters=self.n_clusters,
+                                        random_state=self.seed,
                                         callback=self.progress, validate=False)
             obj = FacilityLocation.from_knn(idx, sims)
             self.graph_info.setdefault("form", "knn")
             self.graph_info.setdefault("k", int(k))
             self.graph_info["exact"] = bool(info["exact"]) and self.graph_info.get("exact", True)
-            if "n_probe" in info:
-                self.graph_info["n_probe"] = info["n_probe"]
+            for key in ("n_probe", "n_clusters"):  # partitioned search only
+                if key in info:
+                    self.graph_info[key] = info[key]
         self.timings["graph"] += time.perf_counter() - t
         return obj
 
@@ -189,6 +191,7 @@ def select(
     batch_size: int | None = None,
     exact: bool | None = None,
     n_probe: int = 8,
+    n_clusters: int | None = None,
     callback=None,
 ) -> Selection:
     """Select a small weighted subset of ``X`` that maximises facility location.
@@ -217,9 +220,11 @@ def select(
     epsilon : stochastic greedy's accuracy parameter.
     costs, budget : knapsack variant (naive/lazy greedy, no class budget).
     random_state : None, int or numpy Generator.
-    exact, n_probe : kNN graph search: ``exact=None`` is exact up to 20,000
-        points per group and k-means-partitioned above (``n_probe`` cells
-        searched per cell); True / False force one or the other.
+    exact, n_probe, n_clusters : kNN graph search: ``exact=None`` is exact up
+        to 20,000 points per group and k-means-partitioned above into
+        ``n_clusters`` cells (default sqrt(N), at most the group size), each
+        searched against its ``n_probe`` nearest cells; True / False force one
+        or the other.
     callback : ``callback(stage, done, total)`` for progress ("graph", "optimize", "weights").
 
     Returns
@@ -241,6 +246,8 @@ def select(
     if exact not in (None, True, False):
         raise ValidationError(f"exact must be None (automatic), True or False; got {exact!r}")
     n_probe = check_int(n_probe, "n_probe", low=1)
+    if n_clusters is not None:
+        n_clusters = check_int(n_clusters, "n_clusters", low=1)
     if class_budget is not None:
         check_name("class_budget", class_budget, CLASS_BUDGETS)
     rng = check_random_state(random_state)
@@ -286,7 +293,7 @@ def select(
     progress = _Progress(callback, {"optimize": k, "graph": sum(n if m is None else m.size for m, _ in groups)})
     engine = _Engine(metric=metric, n_neighbors=nn, backend=backend, device=device, batch_size=batch_size,
                      optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress,
-                     exact=exact, n_probe=n_probe)
+                     exact=exact, n_probe=n_probe, n_clusters=n_clusters)
     if device.startswith("cuda") and metric != "precomputed":
         # an explicit GPU request is honoured or refused, never silently dropped
         engine.backend  # noqa: B018 (builds the backend now: it raises when no GPU is there)

@@ -286,8 +286,7 @@ def build_knn(
     if exact:
         sims, idx = _search_exact(be, base, query, k, callback, batch_size)
     else:
-        n_clusters = n_clusters or max(1, int(round(math.sqrt(n))))
-        n_clusters = check_int(n_clusters, "n_clusters", low=1, high=n)
+        n_clusters = min(n, check_int(n_clusters, "n_clusters", low=1)) if n_clusters else max(1, int(round(math.sqrt(n))))
         sims, idx = _search_partitioned(be, base, query, k, n_clusters, n_probe, random_state, callback)
     rows = np.arange(n)
     sims = _to_similarity(sims, rows, X, metric, gamma)
