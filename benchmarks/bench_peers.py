@@ -63,6 +63,11 @@ def make_methods(X, S, S_peer, k, n_neighbors):
         sel = coreset.select(X, n_select=k, metric="cosine", n_neighbors=n_neighbors, random_state=0)
         return sel.indices, {"timings": sel.meta["timings"], "graph": sel.meta["graph"]}
 
+    def ours_knn_partitioned():
+        sel = coreset.select(X, n_select=k, metric="cosine", n_neighbors=n_neighbors, exact=False,
+                             n_clusters=40, n_probe=10, random_state=0)
+        return sel.indices, {"timings": sel.meta["timings"], "graph": sel.meta["graph"]}
+
     def ours_pre():
         sel = coreset.select(S, n_select=k, metric="precomputed", random_state=0)
         return sel.indices, {"timings": sel.meta["timings"]}
@@ -89,6 +94,7 @@ def make_methods(X, S, S_peer, k, n_neighbors):
     return {
         "coreset dense (from X)": (ours_dense, "coreset.select(X, metric='cosine', n_neighbors=None): builds S, lazy greedy"),
         f"coreset kNN k={n_neighbors} (from X)": (ours_knn, f"coreset.select(X, metric='cosine', n_neighbors={n_neighbors}): builds the kNN graph, lazy greedy"),
+        f"coreset kNN k={n_neighbors} partitioned (from X)": (ours_knn_partitioned, f"coreset.select(X, metric='cosine', n_neighbors={n_neighbors}, exact=False, n_clusters=40, n_probe=10): k-means-partitioned kNN graph (each cell searched against its 10 nearest of 40 cells, ~25% of the points), lazy greedy"),
         "coreset precomputed S": (ours_pre, "coreset.select(S, metric='precomputed'): lazy greedy on the given S"),
         "apricot lazy (precomputed S)": (apricot, "apricot FacilityLocationSelection(k, metric='precomputed', optimizer='lazy').fit(S)"),
         "submodlib LazyGreedy (dense S)": (submodlib, "submodlib FacilityLocationFunction(mode='dense', sijs=S, separate_rep=False).maximize(optimizer='LazyGreedy')"),
