@@ -93,7 +93,8 @@ def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> floa
 
 
 def _prepare(X: np.ndarray, metric: str):
-    """Return (base, query, self_score) in the inner-product space of ``metric``."""
+    """Return (base, query) in the inner-product space of ``metric`` (the same
+    array twice for symmetric metrics)."""
     Xf = np.asarray(X, dtype=np.float32)
     if metric == "cosine":
         norms = np.linalg.norm(Xf, axis=1)
