@@ -68,3 +68,16 @@ def test_torch_objective_on_cuda_matches_cpu():
     a = StochasticGreedy().select(TorchFacilityLocation(base, "cpu"), 100, rng=np.random.default_rng(0))
     b = StochasticGreedy().select(TorchFacilityLocation(base, "cuda"), 100, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_tied_points_stay_with_the_earlier_pick_and_unreached_points_with_none():
+    # rows are candidates; point 2 is equally similar (0.5) to picks 0 and 1, point 3 to none
+    S = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.6, 0.0], [0.0, 0.0, 0.0, 0.1]])
+    f = FacilityLocation(S)
+    idx, _ = NaiveGreedy().select(f, 2)
+    assert idx.tolist() == [0, 1]
+    assert f.assign.tolist() == [0, 1, 0, -1]
+    from coreset import select
+
+    sel = select(S, n_select=2, metric="precomputed")
+    assert sel.weights.tolist() == [3.0, 1.0]  # point 3 (no similarity to any pick) goes to the first pick
