@@ -332,3 +332,38 @@ def test_exact_and_approximate_graphs_on_request(zipf):
         select(zipf.X, n_select=10, exact="yes")
     with pytest.raises(ValidationError, match="n_probe"):
         select(zipf.X, n_select=10, n_probe=0)
+
+
+@pytest.mark.parametrize("optimizer", ["naive_greedy", "lazy_greedy", "stochastic_greedy"])
+@pytest.mark.parametrize("n_neighbors", [None, 12])
+def test_torch_objective_path_matches_numba(zipf, optimizer, n_neighbors):
+    """The torch (GPU) objective path, run on CPU torch here, picks exactly what
+    the numba kernels pick."""
+    X = zipf.X[:800]
+    kw = dict(n_select=40, optimizer=optimizer, n_neighbors=n_neighbors, random_state=0)
+    a = select(X, **kw)
+    b = select(X, objective_device="cpu", **kw)
+    if optimizer != "stochastic_greedy":
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        assert b.objective == pytest.approx(a.objective, rel=1e-9)
+    else:  # same quality, different samplers
+        assert b.objective >= 0.97 * a.objective
+    assert b.meta["objective_device"] == "cpu"
+
+
+def test_objective_device_errors(zipf):
+    with pytest.raises(ValidationError, match="objective_device"):
+        select(zipf.X, n_select=5, objective_device="auto")
+    with pytest.raises(ValidationError, match="device"):
+        select(zipf.X, n_select=5, objective_device="tpu")
+
+
+@pytest.mark.gpu
+def test_torch_objective_on_cuda_matches_numba(zipf):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    a = select(zipf.X, n_select=100, n_neighbors=16, optimizer="naive_greedy")
+    b = select(zipf.X, n_select=100, n_neighbors=16, optimizer="naive_greedy", objective_device="cuda")
+    np.testing.assert_array_equal(a.indices, b.indices)

@@ -112,6 +112,10 @@ def select_command(
     n_clusters: Annotated[Optional[int], typer.Option(
         "--n-clusters", metavar="INT", rich_help_panel=_RUN, show_default=False,
         help="Partitioned search: k-means cells (default: square root of N).")] = None,
+    objective_device: Annotated[Optional[str], typer.Option(
+        "--objective-device", metavar="DEV", rich_help_panel=_RUN, show_default=False,
+        help="Run facility location as torch tensors on this device (cuda, cuda:N, cpu) "
+             "instead of the CPU numba kernels.")] = None,
     seed: Annotated[int, typer.Option(
         "--seed", metavar="S", rich_help_panel=_RUN,
         help="Random seed; the same seed and input give the same selection.")] = 0,
@@ -182,7 +186,7 @@ def select_command(
                 optimizer=optimizer, metric=metric, n_neighbors=nn, backend=backend, device=device,
                 class_budget=class_budget, min_per_class=min_per_class, alpha=alpha,
                 epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size, exact=exact, n_probe=n_probe,
-                n_clusters=n_clusters,
+                n_clusters=n_clusters, objective_device=objective_device,
                 callback=reporter.callback if reporter.enabled else None,
             )
             timings = dict(sel.meta.get("timings") or {})

@@ -22,7 +22,7 @@ class SubmodularSelector(BaseEstimator):
     def __init__(self, n_select=None, *, fraction=None, method="submodular", objective="facility_location",
                  optimizer="lazy_greedy", metric="cosine", n_neighbors="auto", backend="auto", device="auto",
                  class_budget=None, min_per_class=0, alpha=0.5, epsilon=0.01, random_state=None,
-                 batch_size=None, exact=None, n_probe=8, n_clusters=None, verbose=False):
+                 batch_size=None, exact=None, n_probe=8, n_clusters=None, objective_device=None, verbose=False):
         self.n_select = n_select
         self.fraction = fraction
         self.method = method
@@ -41,6 +41,7 @@ class SubmodularSelector(BaseEstimator):
         self.exact = exact
         self.n_probe = n_probe
         self.n_clusters = n_clusters
+        self.objective_device = objective_device
         self.verbose = verbose
 
     def fit(self, X, y=None):

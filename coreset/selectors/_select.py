@@ -79,12 +79,13 @@ class _Engine:
     """One call's resolved settings; ``run_group`` selects within one group."""
 
     def __init__(self, *, metric, n_neighbors, backend, device, batch_size, optimizer, epsilon,
-                 gamma, seed, progress, exact=None, n_probe=8, n_clusters=None):
+                 gamma, seed, progress, exact=None, n_probe=8, n_clusters=None, objective_device=None):
         self.metric, self.n_neighbors = metric, n_neighbors
         self.backend_name, self.device, self.batch_size = backend, device, batch_size
         self.optimizer, self.gamma, self.seed, self.progress = optimizer, gamma, seed, progress
         self.epsilon = epsilon
         self.exact, self.n_probe, self.n_clusters = exact, n_probe, n_clusters
+        self.objective_device = objective_device
         self._backend = None
         self.graph_info = {}
         self.timings = defaultdict(float)
@@ -147,12 +148,16 @@ class _Engine:
     def run_group(self, data, n, b, rng, costs=None, budget=None):
         """Facility location on one group: (local indices, gains, weights, value)."""
         obj = self.objective_for(data, n)
+        if self.objective_device is not None:  # the torch path (GPU): gains as batched tensor ops
+            from ..objectives import TorchFacilityLocation
+
+            obj = TorchFacilityLocation(obj, self.objective_device)
         t = time.perf_counter()
         sel, gains = self.make_optimizer().select(obj, b, rng=rng, costs=costs, budget=budget,
                                                   callback=self.progress)
         self.timings["optimize"] += time.perf_counter() - t
         t = time.perf_counter()
-        assign = obj.assign.copy()
+        assign = obj.assign.cpu().numpy().copy() if self.objective_device is not None else obj.assign.copy()
         lost = np.flatnonzero(assign < 0)
         if lost.size and sel.size:
             if self.metric == "precomputed":
@@ -192,6 +197,7 @@ def select(
     exact: bool | None = None,
     n_probe: int = 8,
     n_clusters: int | None = None,
+    objective_device: str | None = None,
     callback=None,
 ) -> Selection:
     """Select a small weighted subset of ``X`` that maximises facility location.
@@ -225,6 +231,10 @@ def select(
         ``n_clusters`` cells (default sqrt(N), at most the group size), each
         searched against its ``n_probe`` nearest cells; True / False force one
         or the other.
+    objective_device : None (numba kernels on the CPU, the default) or a torch
+        device ("cuda", "cuda:N", "cpu"): facility location then lives on that
+        device as tensors (:class:`~coreset.objectives.TorchFacilityLocation`)
+        and the optimizer drives it through the Objective protocol.
     callback : ``callback(stage, done, total)`` for progress ("graph", "optimize", "weights").
 
     Returns
@@ -248,6 +258,15 @@ def select(
     n_probe = check_int(n_probe, "n_probe", low=1)
     if n_clusters is not None:
         n_clusters = check_int(n_clusters, "n_clusters", low=1)
+    if objective_device is not None:
+        if parse_device(objective_device) == "auto":
+            raise ValidationError("objective_device must be 'cpu', 'cuda' or 'cuda:N' (or None); got 'auto'")
+        if objective_device.startswith("cuda"):
+            from .._device import torch_cuda_available
+            from ..exceptions import BackendUnavailableError
+
+            if not torch_cuda_available():
+                raise BackendUnavailableError(f"objective_device={objective_device!r} asks for a GPU but torch sees none")
     if class_budget is not None:
         check_name("class_budget", class_budget, CLASS_BUDGETS)
     rng = check_random_state(random_state)
@@ -293,7 +312,8 @@ def select(
     progress = _Progress(callback, {"optimize": k, "graph": sum(n if m is None else m.size for m, _ in groups)})
     engine = _Engine(metric=metric, n_neighbors=nn, backend=backend, device=device, batch_size=batch_size,
                      optimizer=optimizer, epsilon=epsilon, gamma=gamma, seed=seed, progress=progress,
-                     exact=exact, n_probe=n_probe, n_clusters=n_clusters)
+                     exact=exact, n_probe=n_probe, n_clusters=n_clusters,
+                     objective_device=objective_device)
     if device.startswith("cuda") and metric != "precomputed":
         # an explicit GPU request is honoured or refused, never silently dropped
         engine.backend  # noqa: B018 (builds the backend now: it raises when no GPU is there)
@@ -348,6 +368,7 @@ def select(
         "min_per_class": int(min_per_class) if class_budget else None,
         "alpha": float(alpha) if class_budget == "tempered" else None,
         "n_classes": int(np.unique(y).size) if y is not None else None,
+        "objective_device": objective_device,
         "library_version": __version__,
         "timings": timings,
     }
