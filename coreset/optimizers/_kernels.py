@@ -16,8 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-EMPTY_DENSE32 = np.zeros((0, 0), np.float32)
-EMPTY_DENSE64 = np.zeros((0, 0), np.float64)
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})

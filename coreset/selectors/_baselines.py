@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["run_baseline", "k_center_greedy"]
 
 
-def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, metric="cosine", gamma=None):
+def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, metric="cosine"):
     """Farthest-first traversal (Gonzalez; Sener & Savarese's core-set baseline):
     start at a seeded random point, then repeatedly take the point farthest
     from its nearest pick. Distances are euclidean in the metric's space
@@ -40,7 +40,7 @@ def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, m
     return sel, radii, weights
 
 
-def run_baseline(method: str, X, n_select: int, rng: np.random.Generator, *, metric="cosine", gamma=None):
+def run_baseline(method: str, X, n_select: int, rng: np.random.Generator, *, metric="cosine"):
     """(indices, gains, weights) for a baseline on one group; random and
     stratified_random give uniform weights n / n_select (NaN gains)."""
     n = X.shape[0]
@@ -48,5 +48,5 @@ def run_baseline(method: str, X, n_select: int, rng: np.random.Generator, *, met
         sel = np.sort(rng.choice(n, size=n_select, replace=False)).astype(np.int64)
         return sel, np.full(n_select, np.nan), np.full(n_select, n / n_select)
     if method == "k_center_greedy":
-        return k_center_greedy(X, n_select, rng, metric=metric, gamma=gamma)
+        return k_center_greedy(X, n_select, rng, metric=metric)
     raise AssertionError(method)  # names are validated before

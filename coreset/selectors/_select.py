@@ -334,7 +334,7 @@ def select(
             from ._baselines import run_baseline
 
             t = time.perf_counter()
-            sel, gains, weights = run_baseline(method, sub, b, rng, metric=metric, gamma=gamma)
+            sel, gains, weights = run_baseline(method, sub, b, rng, metric=metric)
             engine.timings["optimize"] += time.perf_counter() - t
             progress("optimize", sel.size, k)
         parts.append((sel if m is None else m[sel], gains, weights))

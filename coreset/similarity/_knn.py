@@ -378,8 +378,7 @@ def knn_recall(X, indices: np.ndarray, *, metric="cosine", n_queries=1000, rando
     return hits / (rows.size * k)
 
 
-def nearest_among(X, queries: np.ndarray, targets: np.ndarray, *, metric="cosine", backend="auto",
-                  gamma: float | None = None) -> np.ndarray:
+def nearest_among(X, queries: np.ndarray, targets: np.ndarray, *, metric="cosine", backend="auto") -> np.ndarray:
     """For each row index in ``queries``, the position in ``targets`` of its
     most similar target row (exact search; used to assign points no kNN edge
     reaches to a selected point)."""
