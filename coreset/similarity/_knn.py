@@ -92,6 +92,19 @@ def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> floa
     return float(1.0 / np.median(d2))
 
 
+def _l2_base(B: np.ndarray) -> np.ndarray:
+    """``[b, -|b|^2 / 2]``: with :func:`_l2_query`, the largest inner product is
+    the nearest point in euclidean distance."""
+    B = np.asarray(B, dtype=np.float32)
+    return np.hstack([B, (-0.5 * np.einsum("ij,ij->i", B, B))[:, None]]).astype(np.float32)
+
+
+def _l2_query(Q: np.ndarray) -> np.ndarray:
+    """``[q, 1]``, the query side of :func:`_l2_base`."""
+    Q = np.asarray(Q, dtype=np.float32)
+    return np.hstack([Q, np.ones((Q.shape[0], 1), np.float32)])
+
+
 def _prepare(X: np.ndarray, metric: str):
     """Return (base, query) in the inner-product space of ``metric`` (the same
     array twice for symmetric metrics)."""
@@ -108,10 +121,7 @@ def _prepare(X: np.ndarray, metric: str):
     if metric == "inner_product":
         return Xf, Xf
     # euclidean: <q', b'> = <q, b> - |b|^2 / 2  =>  |q - b|^2 = |q|^2 - 2 <q', b'>
-    sq = np.einsum("ij,ij->i", Xf, Xf)
-    base = np.hstack([Xf, (-0.5 * sq)[:, None]]).astype(np.float32)
-    query = np.hstack([Xf, np.ones((Xf.shape[0], 1), np.float32)])
-    return base, query
+    return _l2_base(Xf), _l2_query(Xf)
 
 
 def _to_similarity(scores: np.ndarray, rows: np.ndarray, X: np.ndarray, metric: str, gamma: float | None):
@@ -170,9 +180,7 @@ def _kmeans(backend: Backend, base, query, n_clusters, seed, n_iter=12, sample_p
     cent = sample[rng.choice(sample.shape[0], size=n_clusters, replace=False)].copy()
 
     def assign(P):
-        aug_c = np.hstack([cent, (-0.5 * np.einsum("ij,ij->i", cent, cent))[:, None]]).astype(np.float32)
-        aug_p = np.hstack([P, np.ones((P.shape[0], 1), np.float32)])
-        return backend.search(aug_p, aug_c, 1)[1][:, 0]
+        return backend.search(_l2_query(P), _l2_base(cent), 1)[1][:, 0]
 
     for _ in range(n_iter):
         lab = assign(sample)
@@ -215,9 +223,7 @@ def _search_partitioned(backend, base, query, k, n_clusters, n_probe, seed, call
     bounds = np.concatenate([[0], np.cumsum(counts)])
     # centroid neighbourhoods, nearest first (the cell itself comes first)
     n_near = min(n_clusters, max(4 * n_probe, n_probe + 8))
-    aug_c = np.hstack([cent, (-0.5 * np.einsum("ij,ij->i", cent, cent))[:, None]]).astype(np.float32)
-    aug_q = np.hstack([cent, np.ones((n_clusters, 1), np.float32)])
-    _, near = backend.search(aug_q, aug_c, n_near)
+    _, near = backend.search(_l2_query(cent), _l2_base(cent), n_near)
     base_sorted = base[order]
     query_sorted = base_sorted if query is base else query[order]
     sims = np.empty((n, k), np.float32)
