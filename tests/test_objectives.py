@@ -33,9 +33,14 @@ def test_from_knn_transposes_rows_to_candidates():
     np.testing.assert_allclose(f.gains([0, 1, 2]), [1.9, 1.4, 1.3], rtol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [np.full((2, 2), np.nan), -np.eye(3), np.ones((2, 3))])
-def test_rejects_bad_similarities(bad):
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize("bad, message", [
+    (np.full((2, 2), np.nan), "must be finite"),
+    (-np.eye(3), "non-negative for facility location; found minimum -1"),
+    (np.ones((2, 3)), r"square \(N x N\); got shape \(2, 3\)"),
+    (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+])
+def test_rejects_bad_similarities(bad, message):
+    with pytest.raises(ValidationError, match=message):
         FacilityLocation(bad)
 
 

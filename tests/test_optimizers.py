@@ -179,8 +179,12 @@ def test_optimizer_errors_name_the_parameter():
     f = FacilityLocation(np.eye(4))
     with pytest.raises(ValidationError, match="n_select"):
         LazyGreedy().select(f, 5)
-    with pytest.raises(ValidationError, match="costs"):
+    with pytest.raises(ValidationError, match=r"costs must have shape \(4,\)"):
         LazyGreedy().select(f, 2, costs=[1, 2, 3], budget=1.0)
+    with pytest.raises(ValidationError, match="costs must be finite and > 0"):
+        LazyGreedy().select(f, 2, costs=[1, 0, 1, 1], budget=1.0)
+    with pytest.raises(ValidationError, match="budget=2.0 needs costs="):
+        LazyGreedy().select(f, 2, budget=2.0)
     with pytest.raises(ValidationError, match="budget"):
         LazyGreedy().select(f, 2, costs=[1, 1, 1, 1])
     with pytest.raises(ValidationError, match="epsilon"):

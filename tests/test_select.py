@@ -47,8 +47,12 @@ def test_budget_totals_are_exact_and_within_class_sizes(policy, total):
 
 
 def test_budget_errors():
-    with pytest.raises(ValidationError, match="min_per_class"):
+    with pytest.raises(ValidationError, match="min_per_class=2 needs 6 points over 3 classes but n_select is 5"):
         allocate_budget([10, 10, 10], 5, min_per_class=2)
+    with pytest.raises(ValidationError, match="class_sizes must be positive integers"):
+        allocate_budget([10, 0], 5)
+    with pytest.raises(ValidationError, match=r"alpha must be in \[0.0, 1.0\]; got 2.0"):
+        allocate_budget([10, 5], 5, "tempered", alpha=2.0)
     with pytest.raises(UnknownNameError, match="did you mean 'equal'"):
         allocate_budget([10, 10], 5, "equl")
 
@@ -221,7 +225,10 @@ BAD = [
     (dict(n_select=3, method="randm"), UnknownNameError, "did you mean 'random'"),
     (dict(n_select=3, metric="cosine_sim"), UnknownNameError, "metric='cosine_sim'"),
     (dict(n_select=3, class_budget="equal"), ValidationError, "needs labels"),
-    (dict(n_select=3, random_state=-1), ValidationError, "random_state"),
+    (dict(n_select=3, random_state=-1), ValidationError, "random_state must be >= 0; got -1"),
+    (dict(n_select=3, random_state="seed"), ValidationError, "random_state must be None, an int or a numpy Generator; got 'seed'"),
+    (dict(n_select=3, y=np.zeros((50, 2))), ValidationError, "y must be 1-D; got ndim=2"),
+    (dict(n_select=3, y=np.r_[np.zeros(49), np.nan]), ValidationError, "NaN or inf labels"),
     (dict(n_select=3, device="gpu"), ValidationError, "device"),
     (dict(X=-np.eye(4), n_select=1, metric="precomputed"), ValidationError, "non-negative"),
     (dict(X=np.ones((3, 4)), n_select=1, metric="precomputed"), ValidationError, "square"),
