@@ -23,6 +23,10 @@ __all__ = [
     "__version__",
     "select",
     "SubmodularSelector",
+    "RandomSelector",
+    "StratifiedRandomSelector",
+    "KCenterSelector",
+    "ClassBalanced",
     "Selection",
     "CoresetError",
     "ValidationError",
@@ -35,11 +39,12 @@ __all__ = [
 
 
 def __getattr__(name):  # lazy: keeps `import coreset` free of numba/torch/faiss
-    if name in ("select", "SubmodularSelector"):
+    if name in ("select", "SubmodularSelector", "RandomSelector", "StratifiedRandomSelector", "KCenterSelector",
+                "ClassBalanced"):
         from . import selectors
 
         return getattr(selectors, name)
-    if name in ("similarity", "objectives", "optimizers", "selectors", "data"):
+    if name in ("similarity", "objectives", "optimizers", "selectors", "data", "testing"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

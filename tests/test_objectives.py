@@ -53,9 +53,9 @@ def test_torch_objective_matches_numba_on_cpu(form):
     else:
         idx, sims = knn_graph(X, 12)
         make = lambda: FacilityLocation.from_knn(idx, sims)  # noqa: E731
-    a = NaiveGreedy().select(make(), 40)
+    a = NaiveGreedy().maximize(make(), 40)
     t = TorchFacilityLocation(make(), device="cpu")
-    b = NaiveGreedy().select(t, 40)
+    b = NaiveGreedy().maximize(t, 40)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1], rtol=1e-9)
     ref = make()
@@ -70,8 +70,8 @@ def test_torch_objective_on_cuda_matches_cpu():
     X = _X(2000)
     idx, sims = knn_graph(X, 16)
     base = FacilityLocation.from_knn(idx, sims)
-    a = StochasticGreedy().select(TorchFacilityLocation(base, "cpu"), 100, rng=np.random.default_rng(0))
-    b = StochasticGreedy().select(TorchFacilityLocation(base, "cuda"), 100, rng=np.random.default_rng(0))
+    a = StochasticGreedy().maximize(TorchFacilityLocation(base, "cpu"), 100, rng=np.random.default_rng(0))
+    b = StochasticGreedy().maximize(TorchFacilityLocation(base, "cuda"), 100, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(a[0], b[0])
 
 
@@ -79,7 +79,7 @@ def test_tied_points_stay_with_the_earlier_pick_and_unreached_points_with_none()
     # rows are candidates; point 2 is equally similar (0.5) to picks 0 and 1, point 3 to none
     S = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.6, 0.0], [0.0, 0.0, 0.0, 0.1]])
     f = FacilityLocation(S)
-    idx, _ = NaiveGreedy().select(f, 2)
+    idx, _ = NaiveGreedy().maximize(f, 2)
     assert idx.tolist() == [0, 1]
     assert f.assign.tolist() == [0, 1, 0, -1]
     from coreset import select

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from coreset.exceptions import ValidationError
 from coreset.objectives import FacilityLocation
-from coreset.optimizers import OPTIMIZER_FACTORIES, LazyGreedy, NaiveGreedy, StochasticGreedy
+from coreset.optimizers import LazyGreedy, NaiveGreedy, StochasticGreedy
 from coreset.similarity import dense_similarity, knn_graph
 
 
@@ -45,7 +45,7 @@ def test_hand_computed_instance():
     # then gains of 0: sum(max(S0 - cur)) with cur = [.5, 1, .2] -> .5 + 0 + 0 = .5;
     # candidate 2: 0 + 0 + .8 = .8 -> pick 2.
     S = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.1, 0.0, 1.0]])
-    idx, gains = NaiveGreedy().select(FacilityLocation(S), 2)
+    idx, gains = NaiveGreedy().maximize(FacilityLocation(S), 2)
     assert idx.tolist() == [1, 2]
     np.testing.assert_allclose(gains, [1.7, 0.8])
 
@@ -55,7 +55,7 @@ def test_greedy_is_within_1_minus_1_over_e_of_brute_force(seed):
     S = _random_sim(10, seed)
     for k in (1, 2, 3, 4):
         f = FacilityLocation(S)
-        LazyGreedy().select(f, k)
+        LazyGreedy().maximize(f, k)
         opt = brute_force_value(S, k)
         assert f.value >= (1 - 1 / math.e) * opt - 1e-9
         assert f.value <= opt + 1e-9
@@ -71,8 +71,8 @@ def test_lazy_equals_naive_exactly(seed, sparse_input):
     else:
         S = dense_similarity(X, "cosine")
         make = lambda: FacilityLocation(S)  # noqa: E731
-    a = NaiveGreedy().select(make(), 60)
-    b = LazyGreedy().select(make(), 60)
+    a = NaiveGreedy().maximize(make(), 60)
+    b = LazyGreedy().maximize(make(), 60)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
@@ -81,12 +81,12 @@ def test_ties_go_to_the_lowest_index():
     # 6 identical, isolated points: every gain ties; greedy must go 0, 1, 2 ...
     S = np.eye(6)
     for opt in (NaiveGreedy(), LazyGreedy()):
-        idx, gains = opt.select(FacilityLocation(S), 4)
+        idx, gains = opt.maximize(FacilityLocation(S), 4)
         assert idx.tolist() == [0, 1, 2, 3]
     # duplicated rows: pairs (0, 3) and (1, 4) are identical columns and rows
     S = np.array([[1, .2, 0, 1, .2], [.2, 1, 0, .2, 1], [0, 0, 1, 0, 0], [1, .2, 0, 1, .2], [.2, 1, 0, .2, 1]], float)
     for opt in (NaiveGreedy(), LazyGreedy()):
-        idx, _ = opt.select(FacilityLocation(S), 3)
+        idx, _ = opt.maximize(FacilityLocation(S), 3)
         assert idx.tolist() == [0, 1, 2]
 
 
@@ -94,14 +94,14 @@ def test_ties_go_to_the_lowest_index():
 def test_generic_protocol_path_matches_fused_kernels(opt):
     S = _random_sim(150, 7)
     kw = dict(rng=np.random.default_rng(0)) if opt is StochasticGreedy else {}
-    fused = opt().select(FacilityLocation(S), 25, **kw)
+    fused = opt().maximize(FacilityLocation(S), 25, **kw)
     if opt is StochasticGreedy:  # different samplers: compare quality, not picks
         g = ProtocolOnly(S)
         opt().select(g, 25, rng=np.random.default_rng(0))
         f = FacilityLocation(S)
         assert g.value >= 0.97 * f.evaluate(fused[0])
         return
-    generic = opt().select(ProtocolOnly(S), 25)
+    generic = opt().maximize(ProtocolOnly(S), 25)
     np.testing.assert_array_equal(fused[0], generic[0])
     np.testing.assert_array_equal(fused[1], generic[1])
 
@@ -109,7 +109,7 @@ def test_generic_protocol_path_matches_fused_kernels(opt):
 def test_gains_are_the_objective_increments_and_non_increasing():
     S = _random_sim(200, 1)
     f = FacilityLocation(S)
-    idx, gains = LazyGreedy().select(f, 30)
+    idx, gains = LazyGreedy().maximize(f, 30)
     values = [FacilityLocation(S).evaluate(idx[: t + 1]) for t in range(30)]
     np.testing.assert_allclose(np.diff([0.0] + values), gains, rtol=1e-9, atol=1e-9)
     assert np.all(np.diff(gains) <= 1e-12)
@@ -118,12 +118,12 @@ def test_gains_are_the_objective_increments_and_non_increasing():
 
 def test_dense_and_sparse_forms_of_one_matrix_agree_exactly():
     S = _random_sim(300, 2)
-    a = LazyGreedy().select(FacilityLocation(S), 40)
+    a = LazyGreedy().maximize(FacilityLocation(S), 40)
     for index_dtype in (np.int32, np.int64):
         M = sp.csr_matrix(S)
         M.indices = M.indices.astype(index_dtype)
         M.indptr = M.indptr.astype(index_dtype)
-        b = LazyGreedy().select(FacilityLocation(M), 40)
+        b = LazyGreedy().maximize(FacilityLocation(M), 40)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_allclose(a[1], b[1], rtol=1e-12)
 
@@ -132,8 +132,8 @@ def test_knn_graph_with_k_equal_n_equals_dense():
     X = np.random.default_rng(4).standard_normal((250, 6)).astype(np.float32)
     S = dense_similarity(X, "cosine")
     idx, sims = knn_graph(X, 250)
-    a = LazyGreedy().select(FacilityLocation(S), 30)
-    b = LazyGreedy().select(FacilityLocation.from_knn(idx, sims), 30)
+    a = LazyGreedy().maximize(FacilityLocation(S), 30)
+    b = LazyGreedy().maximize(FacilityLocation.from_knn(idx, sims), 30)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
 
@@ -144,13 +144,13 @@ def test_stochastic_greedy_within_1_percent_of_lazy_at_10k():
     X = make_zipf(10_000, 32, random_state=0).X
     idx, sims = knn_graph(X, 32)
     lazy = FacilityLocation.from_knn(idx, sims)
-    LazyGreedy().select(lazy, 1000)
+    LazyGreedy().maximize(lazy, 1000)
     stoch = FacilityLocation.from_knn(idx, sims)
-    sel, _ = StochasticGreedy().select(stoch, 1000, rng=np.random.default_rng(0))
+    sel, _ = StochasticGreedy().maximize(stoch, 1000, rng=np.random.default_rng(0))
     assert len(set(sel.tolist())) == 1000
     assert stoch.value >= 0.99 * lazy.value
     # and it is seeded: the same generator seed gives the same picks
-    again, _ = StochasticGreedy().select(FacilityLocation.from_knn(idx, sims), 1000, rng=np.random.default_rng(0))
+    again, _ = StochasticGreedy().maximize(FacilityLocation.from_knn(idx, sims), 1000, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(sel, again)
 
 
@@ -162,8 +162,8 @@ def test_stochastic_default_epsilon_samples_more_than_one_candidate():
 def test_knapsack_costs_naive_equals_lazy_and_respects_budget():
     S = _random_sim(120, 5)
     costs = np.random.default_rng(1).uniform(0.5, 3.0, 120)
-    a = NaiveGreedy().select(FacilityLocation(S), 120, costs=costs, budget=10.0)
-    b = LazyGreedy().select(FacilityLocation(S), 120, costs=costs, budget=10.0)
+    a = NaiveGreedy().maximize(FacilityLocation(S), 120, costs=costs, budget=10.0)
+    b = LazyGreedy().maximize(FacilityLocation(S), 120, costs=costs, budget=10.0)
     np.testing.assert_array_equal(a[0], b[0])
     assert costs[a[0]].sum() <= 10.0
     # nothing left out would still fit
@@ -178,22 +178,14 @@ def test_knapsack_costs_naive_equals_lazy_and_respects_budget():
 def test_optimizer_errors_name_the_parameter():
     f = FacilityLocation(np.eye(4))
     with pytest.raises(ValidationError, match="n_select"):
-        LazyGreedy().select(f, 5)
+        LazyGreedy().maximize(f, 5)
     with pytest.raises(ValidationError, match=r"costs must have shape \(4,\)"):
-        LazyGreedy().select(f, 2, costs=[1, 2, 3], budget=1.0)
+        LazyGreedy().maximize(f, 2, costs=[1, 2, 3], budget=1.0)
     with pytest.raises(ValidationError, match="costs must be finite and > 0"):
-        LazyGreedy().select(f, 2, costs=[1, 0, 1, 1], budget=1.0)
+        LazyGreedy().maximize(f, 2, costs=[1, 0, 1, 1], budget=1.0)
     with pytest.raises(ValidationError, match="budget=2.0 needs costs="):
-        LazyGreedy().select(f, 2, budget=2.0)
+        LazyGreedy().maximize(f, 2, budget=2.0)
     with pytest.raises(ValidationError, match="budget"):
-        LazyGreedy().select(f, 2, costs=[1, 1, 1, 1])
+        LazyGreedy().maximize(f, 2, costs=[1, 1, 1, 1])
     with pytest.raises(ValidationError, match="epsilon"):
-        StochasticGreedy(epsilon=1.5).select(f, 2)
-
-
-def test_registry_names_match():
-    from coreset._registry import OPTIMIZERS
-
-    assert set(OPTIMIZER_FACTORIES) == set(OPTIMIZERS)
-    for name, cls in OPTIMIZER_FACTORIES.items():
-        assert cls.name == name
+        StochasticGreedy(epsilon=1.5).maximize(f, 2)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import numpy as np
 import typer
 
-from .._registry import BACKENDS, CLASS_BUDGETS, METHODS, METRICS, OBJECTIVES, OPTIMIZERS
+from .._registry import BACKENDS, CLASS_BUDGETS, METRICS, OBJECTIVES, OPTIMIZERS, SELECTORS
+from ._options import Opt, command, library_params
 from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._progress import ProgressReporter
 
-__all__ = ["select_command", "parse_n_neighbors"]
+__all__ = ["select_command", "parse_n_neighbors", "check_output", "GROUPS"]
 
 DEFAULT_DATASET = "zipf"
 
@@ -39,156 +40,211 @@ def _choices(names) -> str:
     return ", ".join(names)
 
 
-def select_command(
-    input: Annotated[Optional[Path], typer.Argument(
+def _parse_objective_params(items) -> dict:
+    """``KEY=VALUE`` pairs; values read as JSON when they parse (numbers,
+    true/false, lists), else kept as strings."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE; got {item!r}", param_hint="'--objective-param'")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+P = typer.Option
+INPUT = [
+    Opt("input", Optional[Path], None, typer.Argument(
         metavar="INPUT", show_default=False,
         help="Embeddings file: .npy (memory-mapped), .npz, .parquet or .pt. "
-             "Omit it to run on an embedded dataset (see --dataset).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(
+             "Omit it to run on an embedded dataset (see --dataset).")),
+    Opt("dataset", Optional[str], None, P(
         "--dataset", metavar="NAME", rich_help_panel=_IN,
-        help=f"Embedded dataset to use when INPUT is omitted (default {DEFAULT_DATASET}); "
-             "see `coreset datasets`.")] = None,
-    column: Annotated[Optional[str], typer.Option(
+        help=f"Embedded dataset to use when INPUT is omitted (default {DEFAULT_DATASET}); see `coreset datasets`.")),
+    Opt("column", Optional[str], None, P(
         "--column", metavar="NAME", rich_help_panel=_IN,
         help="Array (.npz), dict key (.pt) or list column (.parquet) holding the embeddings; "
-             "needed only when the file holds several.")] = None,
-    labels: Annotated[Optional[Path], typer.Option(
+             "needed only when the file holds several.")),
+    Opt("labels", Optional[Path], None, P(
         "--labels", metavar="PATH", rich_help_panel=_IN,
-        help="Labels file, one per row of INPUT: .npy, .npz, .txt (one per line), .csv (header row) or .parquet.")] = None,
-    labels_column: Annotated[Optional[str], typer.Option(
+        help="Labels file, one per row of INPUT: .npy, .npz, .txt (one per line), .csv (header row) or .parquet.")),
+    Opt("labels_column", Optional[str], None, P(
         "--labels-column", metavar="NAME", rich_help_panel=_IN,
-        help="Labels array / key / column inside INPUT, or the column of the --labels file.")] = None,
-    fraction: Annotated[Optional[float], typer.Option(
+        help="Labels array / key / column inside INPUT, or the column of the --labels file.")),
+]
+SELECTION = [
+    Opt("fraction", Optional[float], None, P(
         "--fraction", metavar="F", rich_help_panel=_SEL,
-        help="Share of the points to select, in (0, 1]. Give this or --n-select.")] = None,
-    n_select: Annotated[Optional[int], typer.Option(
+        help="Share of the points to select, in (0, 1]. Give this or --n-select."), "select"),
+    Opt("n_select", Optional[int], None, P(
         "--n-select", metavar="K", rich_help_panel=_SEL,
-        help="Number of points to select, 1 to N. Give this or --fraction.")] = None,
-    method: Annotated[str, typer.Option(
+        help="Number of points to select, 1 to N. Give this or --fraction."), "select"),
+    Opt("method", str, "submodular", P(
         "--method", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Selection method: {_choices(METHODS)}.")] = "submodular",
-    objective: Annotated[str, typer.Option(
+        help=f"Selection method: {_choices(SELECTORS.names())}, or an objective name."), "select"),
+    Opt("objective", str, "facility_location", P(
         "--objective", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Submodular objective: {_choices(OBJECTIVES)}.")] = "facility_location",
-    optimizer: Annotated[str, typer.Option(
+        help=f"Submodular objective: {_choices(OBJECTIVES.names())}."), "select"),
+    Opt("objective_param", Optional[list[str]], None, P(
+        "--objective-param", metavar="KEY=VALUE", rich_help_panel=_SEL, show_default=False,
+        help="A parameter of the objective, e.g. lambda_=0.3 for graph_cut; repeat for several.")),
+    Opt("optimizer", str, "lazy_greedy", P(
         "--optimizer", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Optimizer: {_choices(OPTIMIZERS)}.")] = "lazy_greedy",
-    metric: Annotated[str, typer.Option(
+        help=f"Optimizer: {_choices(OPTIMIZERS.names())}."), "select"),
+    Opt("metric", str, "cosine", P(
         "--metric", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Similarity metric: {_choices(METRICS)}.")] = "cosine",
-    n_neighbors: Annotated[str, typer.Option(
+        help=f"Similarity metric: {_choices(METRICS)}."), "select"),
+    Opt("n_neighbors", str, "auto", P(
         "--n-neighbors", metavar="auto|dense|INT", rich_help_panel=_SEL,
-        help="Neighbours per point in the similarity graph; dense compares every pair.")] = "auto",
-    class_budget: Annotated[Optional[str], typer.Option(
+        help="Neighbours per point in the similarity graph; dense compares every pair."), "select"),
+    Opt("class_budget", Optional[str], None, P(
         "--class-budget", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Per-class budget policy (needs labels): {_choices(CLASS_BUDGETS)}.")] = None,
-    min_per_class: Annotated[int, typer.Option(
+        help=f"Per-class budget policy (needs labels): {_choices(CLASS_BUDGETS)}."), "select"),
+    Opt("min_per_class", int, 0, P(
         "--min-per-class", metavar="INT", rich_help_panel=_SEL,
-        help="Floor on the points selected from each class (with --class-budget).")] = 0,
-    alpha: Annotated[float, typer.Option(
+        help="Floor on the points selected from each class (with --class-budget)."), "select"),
+    Opt("alpha", float, 0.5, P(
         "--alpha", metavar="A", rich_help_panel=_SEL,
-        help="Exponent of the tempered class budget, share ~ class size ** A, 0 <= A <= 1.")] = 0.5,
-    epsilon: Annotated[float, typer.Option(
+        help="Exponent of the tempered class budget, share ~ class size ** A, 0 <= A <= 1."), "select"),
+    Opt("epsilon", float, 0.01, P(
         "--epsilon", metavar="E", rich_help_panel=_SEL,
-        help="Accuracy of stochastic_greedy: smaller is closer to lazy greedy and slower.")] = 0.01,
-    gamma: Annotated[Optional[float], typer.Option(
+        help="Accuracy of stochastic_greedy: smaller is closer to lazy greedy and slower."), "select"),
+    Opt("sample_fraction", float, 0.5, P(
+        "--sample-fraction", metavar="F", rich_help_panel=_SEL,
+        help="Share of the candidates the sample optimizer draws, in (0, 1]."), "select"),
+    Opt("gamma", Optional[float], None, P(
         "--gamma", metavar="G", rich_help_panel=_SEL,
-        help="RBF width of the euclidean metric, exp(-G * distance**2) (default: median heuristic).")] = None,
-    backend: Annotated[str, typer.Option(
+        help="RBF width of the euclidean metric, exp(-G * distance**2) (default: median heuristic)."), "select"),
+    Opt("initial_subset", Optional[Path], None, P(
+        "--initial-subset", metavar="PATH", rich_help_panel=_SEL, show_default=False,
+        help="Warm start: an index file (.npz, .parquet, .npy, .txt) of points to keep first; "
+             "the selection grows from them (its size includes them).")),
+]
+COMPUTE = [
+    Opt("backend", str, "auto", P(
         "--backend", metavar="NAME", rich_help_panel=_RUN,
-        help=f"Similarity backend: {_choices(BACKENDS)}.")] = "auto",
-    device: Annotated[str, typer.Option(
-        "--device", metavar="DEV", rich_help_panel=_RUN,
-        help="auto, cpu, cuda or cuda:N.")] = "auto",
-    batch_size: Annotated[Optional[int], typer.Option(
+        help=f"Similarity backend: {_choices(BACKENDS)}."), "select"),
+    Opt("device", str, "auto", P(
+        "--device", metavar="DEV", rich_help_panel=_RUN, help="auto, cpu, cuda or cuda:N."), "select"),
+    Opt("batch_size", Optional[int], None, P(
         "--batch-size", metavar="INT", rich_help_panel=_RUN,
-        help="Rows per similarity batch (default: chosen by the backend).")] = None,
-    exact: Annotated[Optional[bool], typer.Option(
+        help="Rows per similarity batch (default: chosen by the backend)."), "select"),
+    Opt("exact", Optional[bool], None, P(
         "--exact/--approximate", rich_help_panel=_RUN, show_default=False,
-        help="kNN graph search: exact (flat) or k-means-partitioned. Default: exact up to 20,000 points.")] = None,
-    n_probe: Annotated[int, typer.Option(
+        help="kNN graph search: exact (flat) or k-means-partitioned. Default: exact up to 20,000 points."), "select"),
+    Opt("n_probe", int, 8, P(
         "--n-probe", metavar="INT", rich_help_panel=_RUN,
-        help="Partitioned search: cells searched per cell (more is slower, higher recall).")] = 8,
-    n_clusters: Annotated[Optional[int], typer.Option(
+        help="Partitioned search: cells searched per cell (more is slower, higher recall)."), "select"),
+    Opt("n_clusters", Optional[int], None, P(
         "--n-clusters", metavar="INT", rich_help_panel=_RUN, show_default=False,
-        help="Partitioned search: k-means cells (default: square root of N).")] = None,
-    objective_device: Annotated[Optional[str], typer.Option(
+        help="Partitioned search: k-means cells (default: square root of N)."), "select"),
+    Opt("objective_device", Optional[str], None, P(
         "--objective-device", metavar="DEV", rich_help_panel=_RUN, show_default=False,
-        help="Run facility location as torch tensors on this device (cuda, cuda:N, cpu) "
-             "instead of the CPU numba kernels.")] = None,
-    seed: Annotated[int, typer.Option(
+        help="Run the objective as torch tensors on this device (cuda, cuda:N, cpu) "
+             "instead of the CPU numba kernels."), "select"),
+    Opt("seed", int, 0, P(
         "--seed", metavar="S", rich_help_panel=_RUN,
-        help="Random seed; the same seed and input give the same selection.")] = 0,
-    output: Annotated[Path, typer.Option(
+        help="Random seed; the same seed and input give the same selection.")),
+]
+OUTPUT = [
+    Opt("output", Path, ..., P(
         "--output", "-o", metavar="PATH", rich_help_panel=_OUT, show_default=False,
-        help="Index file to write (required): .npz, .parquet, .npy or .txt; see docs/index-files.md.")] = ...,
-    format: Annotated[Optional[str], typer.Option(
+        help="Index file to write (required): .npz, .parquet, .npy or .txt; see docs/index-files.md.")),
+    Opt("format", Optional[str], None, P(
         "--format", metavar="FMT", rich_help_panel=_OUT,
-        help="Index-file format (npz, parquet, npy, txt) when the suffix does not say.")] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", rich_help_panel=_OUT,
-        help="Print the summary as one JSON object instead of a table.")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar; only errors on stderr.")] = False,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", rich_help_panel=_OUT, help="Log what the library does (stderr).")] = False,
-    debug: Annotated[bool, typer.Option(
-        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")] = False,
-):
-    """Select a small, weighted, informative subset and write it as an index file.
+        help="Index-file format (npz, parquet, npy, txt) when the suffix does not say.")),
+    Opt("as_json", bool, False, P(
+        "--json", rich_help_panel=_OUT, help="Print the summary as one JSON object instead of a table.")),
+    Opt("quiet", bool, False, P(
+        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar; only errors on stderr.")),
+    Opt("verbose", bool, False, P(
+        "--verbose", "-v", rich_help_panel=_OUT, help="Log what the library does (stderr).")),
+    Opt("debug", bool, False, P(
+        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")),
+]
+GROUPS = (INPUT, SELECTION, COMPUTE, OUTPUT)
 
-    The summary (N, selected, classes covered, objective, backend, device and
-    seconds per stage) goes to stdout; progress and logs go to stderr.
-    """
-    from .._io import format_for_path
+
+def check_output(output: Path, fmt_option, protected) -> str:
+    """Usage checks of ``--output`` (exit 2): a known format, not a folder, and
+    not one of the ``protected`` input files (INPUT, --labels, ...)."""
+    from .._io import FORMATS, format_for_path
     from ..exceptions import CoresetError
 
-    # ---- usage checks (exit 2) before any work
-    if (fraction is None) == (n_select is None):
-        raise typer.BadParameter("give exactly one of --fraction or --n-select", param_hint="'--fraction' / '--n-select'")
-    if input is not None and dataset is not None:
-        raise typer.BadParameter("give INPUT or --dataset, not both", param_hint="'--dataset'")
-    if input is None and (labels is not None or labels_column is not None or column is not None):
-        raise typer.BadParameter("--labels, --labels-column and --column apply to an INPUT file",
-                                 param_hint="'--labels'")
+    if fmt_option is not None and fmt_option not in FORMATS:
+        raise typer.BadParameter(f"{fmt_option!r} is not a format; use one of {', '.join(FORMATS)}",
+                                 param_hint="'--format'")
     try:
-        fmt = format_for_path(output, format)
+        fmt = format_for_path(output, fmt_option)
     except CoresetError:
         raise typer.BadParameter(
             f"cannot tell the index-file format from {output.suffix or 'no suffix'!r}; "
             "use a .npz, .parquet, .npy or .txt suffix, or --format npz|parquet|npy|txt",
             param_hint="'--output' / '--format'",
         ) from None
-    if input is not None and output.exists() and input.exists() and output.resolve() == input.resolve():
-        raise typer.BadParameter("the output would overwrite INPUT", param_hint="'--output'")
-    nn = parse_n_neighbors(n_neighbors)
+    if output.is_dir():
+        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
+    for flag, path in protected:
+        if path is not None and output.exists() and path.exists() and output.resolve() == path.resolve():
+            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint="'--output'")
+    return fmt
+
+
+@command(*GROUPS)
+def select_command(v: dict):
+    """Select a small, weighted, informative subset and write it as an index file.
+
+    The summary (N, selected, classes covered, objective, backend, device and
+    seconds per stage) goes to stdout; progress and logs go to stderr.
+    """
+    input, dataset, output = v["input"], v["dataset"], v["output"]
+    # ---- usage checks (exit 2) before any work
+    if (v["fraction"] is None) == (v["n_select"] is None):
+        raise typer.BadParameter("give exactly one of --fraction or --n-select", param_hint="'--fraction' / '--n-select'")
+    if input is not None and dataset is not None:
+        raise typer.BadParameter("give INPUT or --dataset, not both", param_hint="'--dataset'")
+    if input is None and (v["labels"] is not None or v["labels_column"] is not None or v["column"] is not None):
+        raise typer.BadParameter("--labels, --labels-column and --column apply to an INPUT file",
+                                 param_hint="'--labels'")
+    fmt = check_output(output, v["format"], [("INPUT", input), ("the --labels file", v["labels"])])
+    params = library_params(v, *GROUPS)
+    if "n_neighbors" in params:
+        params["n_neighbors"] = parse_n_neighbors(params["n_neighbors"])
+    if "sample_fraction" in params and v["optimizer"] != "sample":
+        raise typer.BadParameter("--sample-fraction applies to --optimizer sample", param_hint="'--sample-fraction'")
+    if "epsilon" in params and v["optimizer"] != "stochastic_greedy":
+        raise typer.BadParameter("--epsilon applies to --optimizer stochastic_greedy", param_hint="'--epsilon'")
+    objective_params = _parse_objective_params(v["objective_param"])
+    if objective_params:
+        params["objective_params"] = objective_params
 
     err = stderr_console()
-    with cli_errors(debug), logging_to_stderr(err, verbose=verbose, debug=debug, quiet=quiet):
+    with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
         folder = output.parent if str(output.parent) else Path(".")
         if not folder.is_dir():
             fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
-        reporter = ProgressReporter(err, enabled=not quiet and err.is_terminal)
+        reporter = ProgressReporter(err, enabled=not v["quiet"] and err.is_terminal)
         t_wall = time.perf_counter()
         with reporter:
             with reporter.stage("read"):
                 t0 = time.perf_counter()
-                X, y, source = _read_input(input, dataset, column, labels, labels_column)
+                X, y, source = _read_input(input, dataset, v["column"], v["labels"], v["labels_column"])
                 from ..data._readers import input_fingerprint
 
                 fingerprint = input_fingerprint(X)
+                if v["initial_subset"] is not None:
+                    from .._io import load_selection
+
+                    params["initial_subset"] = load_selection(v["initial_subset"]).indices
                 t_read = time.perf_counter() - t0
 
             import coreset
 
-            sel = coreset.select(
-                X, n_select=n_select, fraction=fraction, y=y, method=method, objective=objective,
-                optimizer=optimizer, metric=metric, n_neighbors=nn, backend=backend, device=device,
-                class_budget=class_budget, min_per_class=min_per_class, alpha=alpha,
-                epsilon=epsilon, gamma=gamma, random_state=seed, batch_size=batch_size, exact=exact, n_probe=n_probe,
-                n_clusters=n_clusters, objective_device=objective_device,
-                callback=reporter.callback if reporter.enabled else None,
-            )
+            sel = coreset.select(X, y=y, random_state=v["seed"],
+                                 callback=reporter.callback if reporter.enabled else None, **params)
             timings = dict(sel.meta.get("timings") or {})
             timings["read"] = t_read
             sel = sel.with_meta(input=source, input_fingerprint=fingerprint, timings=timings)
@@ -199,7 +255,7 @@ def select_command(
         wall = time.perf_counter() - t_wall
 
     summary = _summary(sel, X, y, output, fmt, t_read, t_write, wall)
-    if as_json:
+    if v["as_json"]:
         typer.echo(json.dumps(jsonable(summary)))
     else:
         _print_summary(summary)

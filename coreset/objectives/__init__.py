@@ -1,10 +1,9 @@
-"""Submodular objectives. Each implements the :class:`Objective` protocol."""
+"""Submodular objectives, one module per function; each owns its numba kernels
+(and a torch path where it has one). Names are in ``coreset._registry.OBJECTIVES``."""
 
-from ._base import Objective
+from ._base import Data, KernelObjective, Objective, kernel_gain, kernel_update
 from ._facility_location import FacilityLocation
 from ._facility_location_torch import TorchFacilityLocation
 
-#: name -> factory(similarity) ; names listed in coreset._registry.OBJECTIVES
-OBJECTIVE_FACTORIES = {"facility_location": FacilityLocation}
-
-__all__ = ["Objective", "FacilityLocation", "TorchFacilityLocation", "OBJECTIVE_FACTORIES"]
+__all__ = ["Objective", "KernelObjective", "Data", "kernel_gain", "kernel_update", "FacilityLocation",
+           "TorchFacilityLocation"]

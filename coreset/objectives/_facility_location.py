@@ -1,121 +1,145 @@
-"""Facility location: f(S) = sum_i max_{j in S} s(i, j), on a dense block or a
-sparse kNN graph (missing entries are 0)."""
+"""Facility location: f(S) = sum_i max_{j in S} s(j, i), on a dense block or a
+sparse kNN graph (missing entries are 0).
+
+Gains are float64 sums over the candidate's row in a fixed order, so they are
+bit-for-bit the same whoever computes them (naive or lazy): ``max(0, s - cur)``
+is monotone in ``cur`` and so is the rounded sum, hence stale gains are exact
+upper bounds and lazy greedy returns exactly what naive greedy returns.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
+from collections import namedtuple
 
-from ..exceptions import ValidationError
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from ._base import KernelObjective, kernel_gain, kernel_update, similarity_arrays
 
 __all__ = ["FacilityLocation"]
 
+FacilityLocationState = namedtuple(
+    "FacilityLocationState", "mode S indptr idx data cur assign selected total")
 
-class FacilityLocation:
-    """Facility location over a non-negative similarity.
+
+def _is_state(state):
+    return isinstance(state, types.BaseNamedTuple) and state.instance_class is FacilityLocationState
+
+
+@overload(kernel_gain, jit_options={"fastmath": {"reassoc", "nsz"}, "nogil": True})
+def _gain(state, j):
+    if _is_state(state):
+        def impl(state, j):
+            cur = state.cur
+            g = 0.0
+            if state.mode == 0:
+                row = state.S[j]
+                for i in range(row.shape[0]):
+                    g += max(np.float64(row[i]) - cur[i], 0.0)
+            else:
+                idx, data = state.idx, state.data
+                for p in range(state.indptr[j], state.indptr[j + 1]):
+                    d = np.float64(data[p]) - cur[idx[p]]
+                    if d > 0.0:
+                        g += d
+            return g
+        return impl
+
+
+@overload(kernel_update, jit_options={"nogil": True})
+def _update(state, j):
+    """Raise ``cur`` and record j as the representative of the points it now
+    covers best (strictly better: earlier picks keep ties)."""
+    if _is_state(state):
+        def impl(state, j):
+            cur, assign = state.cur, state.assign
+            g = 0.0
+            if state.mode == 0:
+                row = state.S[j]
+                for i in range(row.shape[0]):
+                    v = np.float64(row[i])
+                    if v > cur[i]:
+                        g += v - cur[i]
+                        cur[i] = v
+                        assign[i] = j
+            else:
+                idx, data = state.idx, state.data
+                for p in range(state.indptr[j], state.indptr[j + 1]):
+                    i = idx[p]
+                    v = np.float64(data[p])
+                    if v > cur[i]:
+                        g += v - cur[i]
+                        cur[i] = v
+                        assign[i] = j
+            return g
+        return impl
+
+
+class FacilityLocation(KernelObjective):
+    """Facility location over a non-negative similarity: how well the picks
+    represent every point, each point by its most similar pick.
 
     Parameters
     ----------
-    similarity : ndarray (N, N) or scipy sparse (N, N)
+    similarity : ndarray (N, N) or scipy sparse (N, N), optional
         ``similarity[j, i]`` is how well candidate ``j`` represents point ``i``
         (row = candidate). Dense float32/float64 is kept as is; sparse is
         stored as CSR with int64 indices, whatever index dtype came in.
-        Negative or non-finite entries are rejected (``check=False`` skips
-        the scan for callers that validated already).
+        Negative or non-finite entries are rejected. ``None`` gives a
+        configured, unbound objective (``bind`` it later).
 
-    Use :meth:`from_knn` for a kNN graph ``(indices, similarities)`` whose row
-    ``i`` lists the neighbours of point ``i``: it is transposed once so each
-    candidate's row lists the points it covers.
+    After selection ``assign[i]`` is the pick that represents point ``i``
+    (-1 when no pick has a positive similarity to it): CRAIG's weights are
+    the sizes of these clusters.
     """
 
-    def __init__(self, similarity, *, check: bool = True):
-        if sp.issparse(similarity):
-            M = sp.csr_matrix(similarity)
-            if M.ndim != 2 or M.shape[0] != M.shape[1]:
-                raise ValidationError(f"similarity must be square (N x N); got shape {M.shape}")
-            M.sum_duplicates()
-            data = np.asarray(M.data)
-            if data.dtype not in (np.float32, np.float64):
-                data = data.astype(np.float32)
-            if check:
-                self._check_values(data)
-            self.mode = 1
-            self.S = np.zeros((0, 0), data.dtype)
-            self.indptr = M.indptr.astype(np.int64)
-            self.idx = M.indices.astype(np.int64)
-            self.data = data
-            self.n = M.shape[0]
-        else:
-            S = np.asarray(similarity)
-            if S.ndim != 2 or S.shape[0] != S.shape[1]:
-                raise ValidationError(f"similarity must be square (N x N); got shape {S.shape}")
-            if S.dtype not in (np.float32, np.float64):
-                if not np.issubdtype(S.dtype, np.number):
-                    raise ValidationError(f"similarity must be numeric; got dtype {S.dtype}")
-                S = S.astype(np.float32)
-            if check:
-                self._check_values(S)
-            self.mode = 0
-            self.S = np.ascontiguousarray(S)
-            self.indptr = np.zeros(1, np.int64)
-            self.idx = np.zeros(0, np.int64)
-            self.data = np.zeros(0, S.dtype)
-            self.n = S.shape[0]
-        if self.n == 0:
-            raise ValidationError("similarity is empty (0 x 0)")
+    name = "facility_location"
+    inputs = "similarity"
+    monotone = True
+    supports_sparse = True
+
+    def __init__(self, similarity=None):
+        if similarity is None:
+            return
+        self._arrays = similarity_arrays(similarity, "facility location")
+        self.n = self._arrays.n
         self.reset()
 
-    @staticmethod
-    def _check_values(a):
-        if a.size and not np.isfinite(a).all():
-            raise ValidationError("similarity must be finite; found NaN or inf")
-        if a.size and a.min() < 0:
-            raise ValidationError(
-                f"similarity must be non-negative for facility location; found minimum {a.min():.6g}"
-            )
+    def _initial_state(self):
+        a = self._arrays
+        n = a.n
+        return FacilityLocationState(a.mode, a.S, a.indptr, a.idx, a.data, np.zeros(n, np.float64),
+                                     np.full(n, -1, np.int64), np.zeros(n, np.bool_), np.zeros(1, np.float64))
 
-    @classmethod
-    def from_knn(cls, indices: np.ndarray, similarities: np.ndarray) -> "FacilityLocation":
-        n, k = indices.shape
-        rows = np.repeat(np.arange(n, dtype=np.int64), k)
-        G = sp.csr_matrix((similarities.ravel(), (rows, indices.ravel())), shape=(n, n))
-        return cls(G.T.tocsr())
+    @property
+    def mode(self) -> int:
+        return self._arrays.mode
 
-    def reset(self) -> None:
-        self.cur = np.zeros(self.n, np.float64)
-        self.assign = np.full(self.n, -1, np.int64)
-        self.selected = np.zeros(self.n, np.bool_)
+    @property
+    def cur(self) -> np.ndarray:
+        return self.state.cur
 
-    # -- the Objective protocol ------------------------------------------------
+    @property
+    def assign(self) -> np.ndarray:
+        return self.state.assign
+
     @property
     def value(self) -> float:
-        return float(self.cur.sum())
-
-    def gains(self, candidates) -> np.ndarray:
-        from ..optimizers._kernels import gains_many
-
-        cands = np.ascontiguousarray(candidates, dtype=np.int64)
-        return gains_many(self.mode, self.S, self.indptr, self.idx, self.data, self.cur, cands)
-
-    def update(self, index: int) -> None:
-        from ..optimizers._kernels import update_one
-
-        update_one(self.mode, self.S, self.indptr, self.idx, self.data, self.cur, self.assign, int(index))
-        self.selected[int(index)] = True
-
-    # -- fused kernels (used by the optimizers when present) ---------------------
-    def kernel_args(self):
-        """Arrays the numba greedy kernels take: (mode, S, indptr, idx, data, cur, assign)."""
-        return self.mode, self.S, self.indptr, self.idx, self.data, self.cur, self.assign
+        self._require_bound()
+        return float(self.state.cur.sum())
 
     def evaluate(self, indices) -> float:
         """f(indices) from scratch (does not touch the current state)."""
         indices = np.asarray(indices, dtype=np.int64)
-        if self.mode == 0:
-            if indices.size == 0:
-                return 0.0
-            return float(np.asarray(self.S[indices], dtype=np.float64).max(0).sum())
-        M = sp.csr_matrix((self.data, self.idx, self.indptr), shape=(self.n, self.n))
         if indices.size == 0:
             return 0.0
-        return float(np.asarray(M[indices].max(0).todense(), dtype=np.float64).sum())
+        a = self._arrays
+        if a.mode == 0:
+            return float(np.asarray(a.S[indices], dtype=np.float64).max(0).sum())
+        return float(np.asarray(a.csr()[indices].max(0).todense(), dtype=np.float64).sum())
+
+    def to_torch(self, device: str = "cuda"):
+        from ._facility_location_torch import TorchFacilityLocation
+
+        return TorchFacilityLocation(self, device)

@@ -27,6 +27,7 @@ class TorchFacilityLocation:
         torch = self._torch = import_torch()
         base = similarity if isinstance(similarity, FacilityLocation) else FacilityLocation(similarity)
         self.n = base.n
+        base = base._arrays
         self.device = torch.device(device)
         self.dense = base.mode == 0
         if self.dense:

@@ -1,12 +1,11 @@
-"""Greedy optimizers over the :class:`~coreset.objectives.Objective` protocol."""
+"""Optimizers over the :class:`~coreset.objectives.Objective` protocol, one
+algorithm per module, each written once for every objective."""
 
-from ._greedy import LazyGreedy, NaiveGreedy, Optimizer, StochasticGreedy
+from ._base import Optimizer
+from ._lazy import LazyGreedy
+from ._modular import ModularGreedy
+from ._naive import NaiveGreedy
+from ._sample import SampleGreedy
+from ._stochastic import StochasticGreedy
 
-#: name -> class; names listed in coreset._registry.OPTIMIZERS
-OPTIMIZER_FACTORIES = {
-    "naive_greedy": NaiveGreedy,
-    "lazy_greedy": LazyGreedy,
-    "stochastic_greedy": StochasticGreedy,
-}
-
-__all__ = ["Optimizer", "NaiveGreedy", "LazyGreedy", "StochasticGreedy", "OPTIMIZER_FACTORIES"]
+__all__ = ["Optimizer", "NaiveGreedy", "LazyGreedy", "StochasticGreedy", "ModularGreedy", "SampleGreedy"]

@@ -1,14 +1,16 @@
-"""numba kernels of greedy maximisation for facility location.
+"""numba loops of the greedy optimizers, written once for every objective.
 
-One representation covers both forms: ``mode == 0`` reads a dense matrix ``S``
-(row j = how well candidate j represents every point), ``mode == 1`` a CSR
-matrix (``indptr``, ``idx``, ``data``; row j lists the points j covers).
-Gains are float64 sums over the row in a fixed order, so they are bit-for-bit
-the same whoever computes them (naive or lazy): ``max(0, s - cur)`` is
-monotone in ``cur`` and so is the rounded sum, hence stale gains are exact
-upper bounds and lazy greedy returns exactly what naive greedy returns.
+Each loop takes the objective's ``state`` (a named tuple, see
+``coreset.objectives._base``) and calls the generic ``kernel_gain`` /
+``commit``: numba compiles one specialisation per state type, with the
+objective's own gain and update inlined, and caches it on disk.
 
-Ties go to the lowest index: the heap orders by (key desc, index asc).
+Ties go to the lowest index everywhere: the heap orders by (key desc, index
+asc), scans keep the first maximum.
+
+Note for contributors: numba's cache is keyed on this file; after editing an
+objective's kernels, a stale cached loop may still hold the old kernel. Clear
+the ``__pycache__`` folders (or set ``NUMBA_CACHE_DIR`` to a fresh folder).
 """
 
 from __future__ import annotations
@@ -16,49 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
-def gain_one(mode, S, indptr, idx, data, cur, j):
-    g = 0.0
-    if mode == 0:
-        row = S[j]
-        for i in range(row.shape[0]):
-            g += max(np.float64(row[i]) - cur[i], 0.0)
-    else:
-        for p in range(indptr[j], indptr[j + 1]):
-            d = np.float64(data[p]) - cur[idx[p]]
-            if d > 0.0:
-                g += d
-    return g
-
-
-@njit(cache=True, nogil=True)
-def gains_many(mode, S, indptr, idx, data, cur, cands):
-    out = np.empty(cands.shape[0], np.float64)
-    for t in range(cands.shape[0]):
-        out[t] = gain_one(mode, S, indptr, idx, data, cur, cands[t])
-    return out
-
-
-@njit(cache=True, nogil=True)
-def update_one(mode, S, indptr, idx, data, cur, assign, j):
-    """Add candidate j: raise ``cur`` and record j as the representative of the
-    points it now covers best (strictly better: earlier picks keep ties)."""
-    if mode == 0:
-        row = S[j]
-        for i in range(row.shape[0]):
-            v = np.float64(row[i])
-            if v > cur[i]:
-                cur[i] = v
-                assign[i] = j
-    else:
-        for p in range(indptr[j], indptr[j + 1]):
-            i = idx[p]
-            v = np.float64(data[p])
-            if v > cur[i]:
-                cur[i] = v
-                assign[i] = j
+from ..objectives._base import commit, kernel_gain
 
 
 @njit(cache=True, nogil=True)
@@ -85,18 +45,19 @@ def _sift_down(keys, ids, size, pos):
 
 
 @njit(cache=True, nogil=True)
-def heap_init(mode, S, indptr, idx, data, cur, costs, use_costs, selected):
-    n = S.shape[0] if mode == 0 else indptr.shape[0] - 1
+def heap_init(state, cands, costs, use_costs):
+    """A max-heap of (gain [/ cost], index) over the unselected ``cands``."""
     m = 0
-    for j in range(n):
-        if not selected[j]:
+    for t in range(cands.shape[0]):
+        if not state.selected[cands[t]]:
             m += 1
     keys = np.empty(m, np.float64)
     ids = np.empty(m, np.int64)
     t = 0
-    for j in range(n):
-        if not selected[j]:
-            g = gain_one(mode, S, indptr, idx, data, cur, j)
+    for s in range(cands.shape[0]):
+        j = cands[s]
+        if not state.selected[j]:
+            g = kernel_gain(state, j)
             keys[t] = g / costs[j] if use_costs else g
             ids[t] = j
             t += 1
@@ -106,12 +67,11 @@ def heap_init(mode, S, indptr, idx, data, cur, costs, use_costs, selected):
 
 
 @njit(cache=True, nogil=True)
-def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, fresh_gain, stamp,
-               costs, use_costs, budget_left, max_steps, out_idx, out_gain, n_out):
-    """Run up to ``max_steps`` lazy-greedy selections. ``fresh[j] == stamp``
-    marks a key computed in the current state (its gain is ``fresh_gain[j]``).
-    Returns the new heap size, stamp, remaining budget and number of
-    selections written."""
+def lazy_steps(state, keys, ids, size, fresh, fresh_gain, stamp, costs, use_costs, budget_left,
+               max_steps, out_idx, out_gain, n_out):
+    """Up to ``max_steps`` lazy-greedy picks. ``fresh[j] == stamp`` marks a key
+    computed in the current state (its gain is ``fresh_gain[j]``). Returns the
+    new heap size, stamp, remaining budget and number of picks written."""
     steps = 0
     while steps < max_steps and size > 0:
         j = ids[0]
@@ -122,10 +82,9 @@ def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, 
             _sift_down(keys, ids, size, 0)
             continue
         if fresh[j] == stamp:
-            g = fresh_gain[j]
-            update_one(mode, S, indptr, idx, data, cur, assign, j)
+            commit(state, j)
             out_idx[n_out] = j
-            out_gain[n_out] = g
+            out_gain[n_out] = fresh_gain[j]
             n_out += 1
             steps += 1
             stamp += 1
@@ -136,7 +95,7 @@ def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, 
             ids[0] = ids[size]
             _sift_down(keys, ids, size, 0)
             continue
-        g = gain_one(mode, S, indptr, idx, data, cur, j)
+        g = kernel_gain(state, j)
         keys[0] = g / costs[j] if use_costs else g
         fresh[j] = stamp
         fresh_gain[j] = g
@@ -145,27 +104,25 @@ def lazy_steps(mode, S, indptr, idx, data, cur, assign, keys, ids, size, fresh, 
 
 
 @njit(cache=True, nogil=True)
-def naive_steps(mode, S, indptr, idx, data, cur, assign, selected, costs, use_costs,
-                budget_left, max_steps, out_idx, out_gain, n_out):
-    """Up to ``max_steps`` naive-greedy selections: every remaining candidate's
-    gain each step, the best (lowest index among ties) taken."""
-    n = selected.shape[0]
+def naive_steps(state, cands, costs, use_costs, budget_left, max_steps, out_idx, out_gain, n_out):
+    """Up to ``max_steps`` naive-greedy picks among ``cands`` (ascending): every
+    remaining candidate's gain each step, the best (lowest index among ties)."""
     steps = 0
     while steps < max_steps:
         best = -1
         best_key = -1.0
         best_gain = 0.0
-        for j in range(n):
-            if selected[j] or (use_costs and costs[j] > budget_left):
+        for t in range(cands.shape[0]):
+            j = cands[t]
+            if state.selected[j] or (use_costs and costs[j] > budget_left):
                 continue
-            g = gain_one(mode, S, indptr, idx, data, cur, j)
+            g = kernel_gain(state, j)
             key = g / costs[j] if use_costs else g
             if best == -1 or key > best_key:
                 best, best_key, best_gain = j, key, g
         if best == -1:
             break
-        update_one(mode, S, indptr, idx, data, cur, assign, best)
-        selected[best] = True
+        commit(state, best)
         out_idx[n_out] = best
         out_gain[n_out] = best_gain
         n_out += 1
@@ -176,26 +133,40 @@ def naive_steps(mode, S, indptr, idx, data, cur, assign, selected, costs, use_co
 
 
 @njit(cache=True, nogil=True)
-def stochastic_steps(mode, S, indptr, idx, data, cur, assign, pool, pool_size, sample_size,
-                     seed, max_steps, out_idx, out_gain, n_out):
+def stochastic_steps(state, pool, pool_size, sample_size, seed, costs, use_costs, budget_left,
+                     max_steps, out_idx, out_gain, n_out):
     """Stochastic greedy (Mirzasoleiman et al. 2015): each step evaluates a
     uniform sample (without replacement) of ``sample_size`` remaining
-    candidates and takes the best. ``pool[:pool_size]`` holds the remaining
-    candidates; a partial Fisher-Yates shuffle draws the sample in place."""
+    candidates and takes the best (by gain / cost under a budget; candidates
+    that no longer fit leave the pool for good). ``pool[:pool_size]`` holds the
+    remaining candidates; a partial Fisher-Yates shuffle draws the sample."""
     np.random.seed(seed)
     steps = 0
     while steps < max_steps and pool_size > 0:
         s = min(sample_size, pool_size)
         best_pos = -1
-        best_gain = -1.0
-        for t in range(s):
+        best_key = -1.0
+        best_gain = 0.0
+        t = 0
+        while t < s:
             r = t + np.random.randint(0, pool_size - t)
             pool[t], pool[r] = pool[r], pool[t]
-            g = gain_one(mode, S, indptr, idx, data, cur, pool[t])
-            if best_pos == -1 or g > best_gain or (g == best_gain and pool[t] < pool[best_pos]):
-                best_pos, best_gain = t, g
+            j = pool[t]
+            if use_costs and costs[j] > budget_left:
+                pool_size -= 1  # drop it: it never fits again
+                pool[t] = pool[pool_size]
+                pool[pool_size] = j
+                s = min(s, pool_size)
+                continue
+            g = kernel_gain(state, j)
+            key = g / costs[j] if use_costs else g
+            if best_pos == -1 or key > best_key or (key == best_key and j < pool[best_pos]):
+                best_pos, best_key, best_gain = t, key, g
+            t += 1
+        if best_pos == -1:
+            break
         j = pool[best_pos]
-        update_one(mode, S, indptr, idx, data, cur, assign, j)
+        commit(state, j)
         pool_size -= 1
         pool[best_pos] = pool[pool_size]
         pool[pool_size] = j
@@ -203,4 +174,26 @@ def stochastic_steps(mode, S, indptr, idx, data, cur, assign, pool, pool_size, s
         out_gain[n_out] = best_gain
         n_out += 1
         steps += 1
-    return pool_size, n_out
+        if use_costs:
+            budget_left -= costs[j]
+    return pool_size, budget_left, n_out
+
+
+@njit(cache=True, nogil=True)
+def commit_many(state, order, costs, use_costs, budget_left, n_select, out_idx, out_gain):
+    """Commit ``order`` (already ranked) until ``n_select`` picks or the budget
+    ends, skipping what does not fit; each pick's realised marginal gain."""
+    n_out = 0
+    for t in range(order.shape[0]):
+        if n_out == n_select:
+            break
+        j = order[t]
+        if state.selected[j] or (use_costs and costs[j] > budget_left):
+            continue
+        out_gain[n_out] = kernel_gain(state, j)
+        commit(state, j)
+        out_idx[n_out] = j
+        n_out += 1
+        if use_costs:
+            budget_left -= costs[j]
+    return budget_left, n_out

@@ -1,8 +1,12 @@
-"""User-facing selection: ``select``, the estimator, class budgets, baselines."""
+"""Selectors: estimators with ``fit(X, y)`` -> ``selection_``, the wrappers
+that compose them, class budgets, and the ``select`` function."""
 
-from ._baselines import k_center_greedy
+from ._base import BaseSelector
+from ._baselines import KCenterSelector, RandomSelector, StratifiedRandomSelector, k_center_greedy
 from ._budget import allocate_budget
-from ._estimator import SubmodularSelector
-from ._select import DEFAULT_N_NEIGHBORS, DENSE_AUTO_MAX, select
+from ._class_balanced import ClassBalanced
+from ._select import make_selector, select
+from ._submodular import SubmodularSelector
 
-__all__ = ["select", "SubmodularSelector", "allocate_budget", "k_center_greedy", "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
+__all__ = ["select", "make_selector", "BaseSelector", "SubmodularSelector", "RandomSelector",
+           "StratifiedRandomSelector", "KCenterSelector", "ClassBalanced", "allocate_budget", "k_center_greedy"]

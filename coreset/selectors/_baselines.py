@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-__all__ = ["run_baseline", "k_center_greedy"]
+from .._registry import METRICS, check_name
+from ..exceptions import ValidationError
+from ._base import BaseSelector, GroupResult
+
+__all__ = ["RandomSelector", "StratifiedRandomSelector", "KCenterSelector", "k_center_greedy"]
 
 
 def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, metric="cosine"):
@@ -14,9 +20,13 @@ def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, m
     (rows normalised for cosine). Returns (indices, radii, cluster sizes):
     ``radii[t]`` is the covering radius just before pick t (inf for the first).
     O(N * n_select * d) time, O(N) memory."""
-    Z = np.asarray(X, dtype=np.float32)
+    Z = np.asarray(X, dtype=np.float64)
     if metric == "cosine":
+        scale = np.abs(Z).max(axis=1, keepdims=True)
+        scale[scale == 0] = 1.0
+        Z = Z / scale
         Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    Z = Z.astype(np.float32) if np.abs(Z).max() < 1e18 else Z
     n = Z.shape[0]
     sq = np.einsum("ij,ij->i", Z, Z)
     first = int(rng.integers(0, n))
@@ -40,13 +50,78 @@ def k_center_greedy(X: np.ndarray, n_select: int, rng: np.random.Generator, *, m
     return sel, radii, weights
 
 
-def run_baseline(method: str, X, n_select: int, rng: np.random.Generator, *, metric="cosine"):
-    """(indices, gains, weights) for a baseline on one group; random and
-    stratified_random give uniform weights n / n_select (NaN gains)."""
-    n = X.shape[0]
-    if method in ("random", "stratified_random"):
+class RandomSelector(BaseSelector):
+    """A seeded uniform sample without replacement; weights n / n_select each
+    (every pick stands for the same share), gains NaN."""
+
+    method_name = "random"
+
+    def __init__(self, n_select=None, *, fraction=None, random_state=None):
+        self.n_select = n_select
+        self.fraction = fraction
+        self.random_state = random_state
+
+    def _select_group(self, group, n_select, rng):
+        t = time.perf_counter()
+        n = group.n
         sel = np.sort(rng.choice(n, size=n_select, replace=False)).astype(np.int64)
-        return sel, np.full(n_select, np.nan), np.full(n_select, n / n_select)
-    if method == "k_center_greedy":
-        return k_center_greedy(X, n_select, rng, metric=metric)
-    raise AssertionError(method)  # names are validated before
+        group.timings["optimize"] += time.perf_counter() - t
+        group.progress("optimize", n_select, n_select)
+        return GroupResult(sel, np.full(n_select, np.nan), np.full(n_select, n / n_select))
+
+    def _describe(self):
+        return {"method": self.method_name}
+
+
+class StratifiedRandomSelector(RandomSelector):
+    """Random within each class, class shares proportional to class sizes:
+    ``ClassBalanced(RandomSelector(), policy="proportional")``."""
+
+    method_name = "stratified_random"
+    needs_labels = True
+
+    def fit(self, X, y=None, **fit_params):
+        from ._class_balanced import ClassBalanced
+
+        if y is None:
+            raise ValidationError("method='stratified_random' needs labels y; got y=None")
+        inner = ClassBalanced(RandomSelector(), policy="proportional", n_select=self.n_select,
+                              fraction=self.fraction, random_state=self.random_state)
+        inner.fit(X, y, **fit_params)
+        sel = inner.selection_
+        meta = dict(sel.meta, method=self.method_name, class_budget=None, min_per_class=None, alpha=None)
+        self.selection_ = sel.with_meta(**meta)
+        self.ranking_, self.weights_, self.gains_ = sel.indices, sel.weights, sel.gains
+        self.n_features_in_ = inner.n_features_in_
+        return self
+
+
+class KCenterSelector(BaseSelector):
+    """k-center greedy (farthest-first traversal) in the metric's space;
+    weights are the sizes of the Voronoi cells, gains the covering radius
+    just before each pick (inf for the first)."""
+
+    method_name = "k_center_greedy"
+    accepts_precomputed = False
+
+    def __init__(self, n_select=None, *, fraction=None, metric="cosine", random_state=None):
+        self.n_select = n_select
+        self.fraction = fraction
+        self.metric = metric
+        self.random_state = random_state
+
+    def _is_precomputed(self):
+        if self.metric == "precomputed":
+            raise ValidationError("method='k_center_greedy' needs embeddings; got metric='precomputed'")
+        check_name("metric", self.metric, METRICS)
+        return False
+
+    def _select_group(self, group, n_select, rng):
+        t = time.perf_counter()
+        sel, radii, weights = k_center_greedy(group.data, n_select, rng, metric=self.metric)
+        group.timings["optimize"] += time.perf_counter() - t
+        group.progress("optimize", n_select, n_select)
+        return GroupResult(sel, radii, weights)
+
+    def _describe(self):
+        return {"method": self.method_name, "metric": self.metric}

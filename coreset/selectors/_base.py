@@ -1,0 +1,197 @@
+"""The estimator every selector is: ``fit(X, y)`` -> ``selection_``.
+
+A selector implements one method, ``_select_group(group, n_select, rng)``,
+that selects within one group of points (the whole input, one class, one
+partition) and returns a :class:`GroupResult` in the group's own indices.
+``fit`` validates once, runs it, and assembles the :class:`Selection` and its
+provenance in one place (:func:`coreset._provenance.build_meta`). Wrappers
+(:class:`ClassBalanced`; GreeDi later) call the inner selector's
+``_select_group`` on each part and merge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from .._validation import (
+    as_embeddings,
+    check_labels,
+    check_not_all_identical,
+    check_random_state,
+    resolve_n_select,
+)
+from ..exceptions import ValidationError
+from ..selection import Selection
+
+__all__ = ["BaseSelector", "Group", "GroupResult", "Progress"]
+
+
+class Progress:
+    """Adds per-group offsets so the caller sees one running count per stage."""
+
+    def __init__(self, callback, totals):
+        self.callback, self.totals = callback, dict(totals)
+        self.offset = defaultdict(int)
+
+    def __call__(self, stage, done, total):
+        if self.callback:
+            self.callback(stage, self.offset[stage] + done, self.totals.get(stage, total))
+
+    def advance(self, stage, amount):
+        self.offset[stage] += amount
+        if self.callback:
+            self.callback(stage, self.offset[stage], self.totals.get(stage, self.offset[stage]))
+
+
+@dataclass
+class Group:
+    """One group of points to select from: ``data`` is the (n, d) embeddings, or
+    the (n, n) similarity with a precomputed similarity; ``y`` their labels."""
+
+    data: object
+    y: np.ndarray | None
+    precomputed: bool
+    progress: Progress
+    timings: dict = field(default_factory=lambda: defaultdict(float))
+    info: dict = field(default_factory=dict)  # what the run learned (graph form, backend, ...)
+    costs: np.ndarray | None = None
+    initial: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.data.shape[0])
+
+    def take(self, members: np.ndarray) -> "Group":
+        """The sub-group of ``members`` (sharing progress, timings and info)."""
+        if self.precomputed:
+            d = self.data[members][:, members] if sp.issparse(self.data) else self.data[np.ix_(members, members)]
+        else:
+            d = self.data[members]
+        return Group(d, None if self.y is None else self.y[members], self.precomputed, self.progress,
+                     self.timings, self.info, None if self.costs is None else self.costs[members], None)
+
+
+@dataclass
+class GroupResult:
+    """A selection within one group, in the group's indices."""
+
+    indices: np.ndarray
+    gains: np.ndarray
+    weights: np.ndarray
+    objective: float = float("nan")
+
+
+def weights_from_assign(assign: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """Cluster sizes: how many points have each selected point as representative."""
+    pos = np.full(assign.shape[0], -1, np.int64)
+    pos[sel] = np.arange(sel.size)
+    return np.bincount(pos[assign], minlength=sel.size).astype(np.float64)
+
+
+class BaseSelector(BaseEstimator):
+    """Base of every selector. Subclasses store their ``__init__`` parameters
+    (scikit-learn rules) and implement ``_select_group``."""
+
+    #: fit needs labels
+    needs_labels = False
+    #: accepts a precomputed similarity as X
+    accepts_precomputed = True
+
+    # -- to implement --------------------------------------------------------------
+    def _select_group(self, group: Group, n_select: int, rng: np.random.Generator) -> GroupResult:
+        raise NotImplementedError
+
+    def _prepare(self, group: Group, rng) -> "BaseSelector":
+        """A copy with what depends on the whole input resolved once (before any
+        split into classes or partitions). Default: self."""
+        return self
+
+    def _describe(self) -> dict:
+        """Provenance entries for ``Selection.meta``."""
+        return {"method": getattr(self, "method_name", type(self).__name__)}
+
+    def _is_precomputed(self) -> bool:
+        return False
+
+    # -- the estimator --------------------------------------------------------------
+    def _validate(self, X, y, callback, costs=None, initial_subset=None):
+        """Validate the input once; returns (group, n_select, rng)."""
+        precomputed = self._is_precomputed()
+        if precomputed:
+            if not self.accepts_precomputed:
+                raise ValidationError(f"{type(self).__name__} needs embeddings; got a precomputed similarity")
+            from ..similarity import as_similarity
+
+            data = as_similarity(X)
+        else:
+            data = as_embeddings(X)
+            check_not_all_identical(data)
+        n = data.shape[0]
+        k = resolve_n_select(n, self.n_select, self.fraction)
+        if y is not None:
+            y = check_labels(y, n)
+        elif self.needs_labels:
+            raise ValidationError(f"{self._display_name()} needs labels y; got y=None")
+        rng = check_random_state(self.random_state)
+        group = Group(data, y, precomputed, Progress(callback, {"optimize": k, "graph": n}))
+        if costs is not None:
+            group.costs = np.asarray(costs, dtype=np.float64)
+            if group.costs.shape != (n,):
+                raise ValidationError(f"costs must have shape ({n},) (one per element); got {group.costs.shape}")
+        if initial_subset is not None:
+            from ..optimizers._base import check_initial
+
+            group.initial = check_initial(initial_subset, n)
+            if group.initial.size > k:
+                raise ValidationError(
+                    f"initial_subset has {group.initial.size} points but the selection's size is {k}; "
+                    "n_select / fraction is the final size, initial points included")
+        return group, k, rng
+
+    def _display_name(self) -> str:
+        return f"method={getattr(self, 'method_name', type(self).__name__)!r}"
+
+    def fit(self, X, y=None, *, costs=None, initial_subset=None, callback=None):
+        """Select from ``X`` (embeddings, or a similarity when the selector is
+        configured for a precomputed one). ``y``: labels, optional unless the
+        selector needs them. ``costs``: one positive cost per point (knapsack,
+        with the selector's ``budget``). ``initial_subset``: a warm start, kept
+        and counted in the final size. ``callback(stage, done, total)``:
+        progress. Sets ``selection_``, ``ranking_``, ``weights_``, ``gains_``,
+        ``n_features_in_``."""
+        t0 = time.perf_counter()
+        group, k, rng = self._validate(X, y, callback, costs, initial_subset)
+        seed_state = self.random_state
+        t_validate = time.perf_counter() - t0
+        prepared = self._prepare(group, rng)
+        res = prepared._select_group(group, k, rng)
+        done = group.progress.offset["graph"]
+        if done < group.n:
+            group.progress.advance("graph", group.n - done)
+        from .._provenance import build_meta
+
+        timings = {"validate": t_validate, **group.timings, "total": time.perf_counter() - t0}
+        meta = build_meta(prepared, group, res, random_state=seed_state, timings=timings)
+        self.selection_ = Selection(indices=res.indices, weights=res.weights, gains=res.gains,
+                                    objective=res.objective,
+                                    labels=None if group.y is None else group.y[res.indices], meta=meta)
+        self.ranking_ = self.selection_.indices
+        self.weights_ = self.selection_.weights
+        self.gains_ = self.selection_.gains
+        self.n_features_in_ = int(np.shape(X)[1])
+        return self
+
+    def transform(self, X):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "ranking_")
+        return np.asarray(X)[self.ranking_]
+
+    def fit_transform(self, X, y=None, **fit_params):
+        return self.fit(X, y, **fit_params).transform(X)

@@ -1,0 +1,108 @@
+"""``ClassBalanced``: a selector run within each class on its class budget."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+
+from .._registry import CLASS_BUDGETS, check_name
+from ..exceptions import ValidationError
+from ._base import BaseSelector, GroupResult
+from ._budget import allocate_budget
+
+__all__ = ["ClassBalanced"]
+
+
+class ClassBalanced(BaseSelector):
+    """Wrap ``selector`` so it selects within each class (a partition-matroid
+    constraint), each class getting its budget from ``policy``
+    (:func:`allocate_budget`: proportional, equal, tempered with ``alpha``,
+    and a ``min_per_class`` floor). Picks are merged by gain, descending
+    (stable: class order, then step) when the inner selector has gains.
+
+    ``n_select`` / ``fraction`` / ``random_state`` default to the inner
+    selector's when not given here.
+    """
+
+    needs_labels = True
+
+    def __init__(self, selector, *, policy="proportional", alpha=0.5, min_per_class=0, n_select=None,
+                 fraction=None, random_state=None):
+        self.selector = selector
+        self.policy = policy
+        self.alpha = alpha
+        self.min_per_class = min_per_class
+        self.n_select = n_select
+        self.fraction = fraction
+        self.random_state = random_state
+
+    @property
+    def method_name(self):
+        return getattr(self.selector, "method_name", type(self.selector).__name__)
+
+    def _display_name(self):
+        return f"class_budget={self.policy!r}"
+
+    def _is_precomputed(self):
+        return self.selector._is_precomputed()
+
+    @property
+    def accepts_precomputed(self):
+        return self.selector.accepts_precomputed
+
+    def fit(self, X, y=None, **fit_params):
+        if not isinstance(self.selector, BaseSelector):
+            raise ValidationError(f"selector must be a coreset selector; got {type(self.selector).__name__}")
+        check_name("class_budget", self.policy, CLASS_BUDGETS)
+        if fit_params.get("costs") is not None:
+            raise ValidationError("costs= works without a class budget; got class_budget="
+                                  f"{self.policy!r}")
+        if fit_params.get("initial_subset") is not None:
+            raise ValidationError("initial_subset= works without a class budget; got class_budget="
+                                  f"{self.policy!r}")
+        if self.n_select is None and self.fraction is None:  # take the inner selector's size
+            wrapped = clone(self)
+            wrapped.n_select, wrapped.fraction = self.selector.n_select, self.selector.fraction
+            if wrapped.random_state is None:
+                wrapped.random_state = self.selector.random_state
+            wrapped.fit(X, y, **fit_params)
+            self.__dict__.update({k: v for k, v in wrapped.__dict__.items() if k.endswith("_")})
+            return self
+        return super().fit(X, y, **fit_params)
+
+    def _prepare(self, group, rng):
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._inner = self.selector._prepare(group, rng)
+        return new
+
+    def _describe(self):
+        d = self._inner._describe()
+        d.update(class_budget=self.policy, min_per_class=int(self.min_per_class),
+                 alpha=float(self.alpha) if self.policy == "tempered" else None)
+        return d
+
+    def _select_group(self, group, n_select, rng):
+        classes, inverse = np.unique(group.y, return_inverse=True)
+        members = np.argsort(inverse, kind="stable")
+        sizes = np.bincount(inverse)
+        splits = np.split(members, np.cumsum(sizes)[:-1])
+        budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class)
+        parts = []
+        objective = 0.0
+        for m, b in zip(splits, budgets):
+            if b == 0:
+                continue
+            sub = group.take(m)
+            res = self._inner._select_group(sub, int(b), rng)
+            group.progress.advance("graph", m.size)
+            group.progress.advance("optimize", res.indices.size)
+            objective += res.objective
+            parts.append((m[res.indices], res.gains, res.weights))
+        indices = np.concatenate([p[0] for p in parts])
+        gains = np.concatenate([p[1] for p in parts])
+        weights = np.concatenate([p[2] for p in parts])
+        if len(parts) > 1 and getattr(self._inner, "merge_by_gain", False):  # by gain, descending
+            order = np.argsort(-np.nan_to_num(gains, nan=0.0), kind="stable")
+            indices, gains, weights = indices[order], gains[order], weights[order]
+        return GroupResult(indices, gains, weights, objective)

@@ -1,0 +1,288 @@
+"""Similarity as one configured object: how a selector turns X into the N x N
+similarity its objective reads (row = candidate, entries >= 0).
+
+* :class:`KNNGraph` (sparse, FAISS / torch search; the default above 2,000 points)
+* :class:`DenseSimilarity` (every pair; small groups)
+* :class:`AutoSimilarity` (dense up to ``max_dense`` points, else a kNN graph)
+* :class:`Precomputed` (X *is* the similarity; optionally keep each point's top k)
+
+``resolve(X, random_state)`` fixes what depends on the whole input once (the
+euclidean kernel width, the search backend) before any per-class split;
+``build(X, callback)`` returns ``(matrix, info)``; ``nearest(X, queries,
+targets)`` assigns points no edge reaches to their most similar target.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._registry import BACKENDS, METRICS, check_name
+from .._validation import check_float, check_int
+from ..exceptions import ValidationError
+
+__all__ = ["Similarity", "KNNGraph", "DenseSimilarity", "AutoSimilarity", "Precomputed", "make_similarity",
+           "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
+
+log = logging.getLogger(__name__)
+
+#: ``AutoSimilarity``: groups up to this many points use the dense similarity
+DENSE_AUTO_MAX = 2_000
+#: ``AutoSimilarity``: larger groups use a kNN graph with this many neighbours
+DEFAULT_N_NEIGHBORS = 32
+
+_EMBEDDING_METRICS = tuple(m for m in METRICS if m != "precomputed")
+
+
+class Similarity:
+    """Base class; subclasses store their parameters under their own names."""
+
+    precomputed = False  #: X is the similarity itself
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def _check(self):
+        """Validate the parameters (called by ``resolve``)."""
+
+    def resolve(self, X, random_state: int = 0) -> "Similarity":
+        """A copy with everything that depends on the whole input fixed."""
+        out = copy.copy(self)
+        out._check()
+        out._seed = int(random_state)
+        return out
+
+    def describe(self) -> dict:
+        """Provenance entries for ``Selection.meta``."""
+        return {}
+
+    def build(self, X, callback=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def nearest(self, X, queries, targets):
+        from ._knn import nearest_among
+
+        return nearest_among(X, queries, targets, metric=self.metric, backend=None)
+
+
+def _check_metric(metric):
+    return check_name("metric", metric, _EMBEDDING_METRICS)
+
+
+def _resolve_gamma(self, X):
+    if self.metric != "euclidean":
+        return None
+    if self.gamma is not None:
+        return check_float(self.gamma, "gamma", low=0.0, low_open=True)
+    from ._knn import euclidean_gamma
+
+    return euclidean_gamma(X)
+
+
+class DenseSimilarity(Similarity):
+    """Every pair (N x N memory): cosine / inner_product clipped at 0, euclidean
+    as the RBF kernel (see ``docs/engine.md``)."""
+
+    def __init__(self, metric: str = "cosine", gamma: float | None = None, device: str = "cpu"):
+        self.metric = metric
+        self.gamma = gamma
+        self.device = device
+
+    def _check(self):
+        from .._device import parse_device, torch_cuda_available
+        from ..exceptions import BackendUnavailableError
+
+        _check_metric(self.metric)
+        if parse_device(self.device).startswith("cuda"):
+            # an explicit GPU request is honoured or refused, never silently dropped
+            if not torch_cuda_available():
+                raise BackendUnavailableError(f"device={self.device!r} asks for a GPU but torch sees none")
+            log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
+                        "only kNN graphs use the GPU", self.device)
+
+    def resolve(self, X, random_state=0):
+        out = super().resolve(X, random_state)
+        out._gamma = _resolve_gamma(out, X)
+        return out
+
+    def describe(self):
+        return {"metric": self.metric, "n_neighbors": "dense", "gamma": getattr(self, "_gamma", self.gamma),
+                "backend": "numpy", "device": "cpu"}
+
+    def build(self, X, callback=None):
+        from ._knn import dense_similarity
+
+        S = dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma), validate=False)
+        return S, {"form": "dense"}
+
+
+class KNNGraph(Similarity):
+    """A k-nearest-neighbour graph (FAISS or torch search, GPU when asked).
+
+    ``exact=None`` is an exact search up to 20,000 points and a
+    k-means-partitioned one above (``n_clusters`` cells, default sqrt(N),
+    each searched against its ``n_probe`` nearest cells). ``n_neighbors`` is
+    clipped to the size of each group it is built on.
+    """
+
+    def __init__(self, n_neighbors: int = DEFAULT_N_NEIGHBORS, metric: str = "cosine", backend: str = "auto",
+                 device: str = "auto", exact: bool | None = None, n_probe: int = 8, n_clusters: int | None = None,
+                 batch_size: int | None = None, gamma: float | None = None):
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.backend = backend
+        self.device = device
+        self.exact = exact
+        self.n_probe = n_probe
+        self.n_clusters = n_clusters
+        self.batch_size = batch_size
+        self.gamma = gamma
+
+    def _check(self):
+        from .._device import parse_device
+
+        _check_metric(self.metric)
+        check_int(self.n_neighbors, "n_neighbors", low=1)
+        check_name("backend", self.backend, BACKENDS)
+        parse_device(self.device)
+        if self.exact not in (None, True, False):
+            raise ValidationError(f"exact must be None (automatic), True or False; got {self.exact!r}")
+        check_int(self.n_probe, "n_probe", low=1)
+        if self.n_clusters is not None:
+            check_int(self.n_clusters, "n_clusters", low=1)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size", low=1)
+
+    def resolve(self, X, random_state=0):
+        from ._backends import make_backend
+
+        out = super().resolve(X, random_state)
+        out._gamma = _resolve_gamma(out, X)
+        # built now: an explicit GPU request is honoured or refused, never dropped
+        out._backend = make_backend(out.backend, out.device, out.batch_size)
+        out._info = {}
+        return out
+
+    def describe(self):
+        be = getattr(self, "_backend", None)
+        return {"metric": self.metric, "n_neighbors": int(self.n_neighbors), "gamma": getattr(self, "_gamma", None),
+                "backend": be.name if be else self.backend, "device": be.device if be else self.device}
+
+    def build(self, X, callback=None):
+        from ..objectives._base import knn_to_csr
+        from ._knn import build_knn
+
+        n = X.shape[0]
+        k = min(int(self.n_neighbors), n)
+        idx, sims, info = build_knn(X, k, metric=self.metric, backend=self._backend, batch_size=self.batch_size,
+                                    gamma=self._gamma, exact=self.exact, n_probe=self.n_probe,
+                                    n_clusters=self.n_clusters, random_state=self._seed, callback=callback,
+                                    validate=False)
+        graph = {"form": "knn", "k": int(self.n_neighbors), "exact": bool(info["exact"])}
+        for key in ("n_probe", "n_clusters"):
+            if key in info:
+                graph[key] = info[key]
+        return knn_to_csr(idx, sims), graph
+
+    def nearest(self, X, queries, targets):
+        from ._knn import nearest_among
+
+        return nearest_among(X, queries, targets, metric=self.metric, backend=self._backend)
+
+
+class AutoSimilarity(Similarity):
+    """Dense for groups of at most ``max_dense`` points, else a kNN graph with
+    ``n_neighbors``; the other parameters go to :class:`KNNGraph`."""
+
+    def __init__(self, metric: str = "cosine", max_dense: int = DENSE_AUTO_MAX, **knn_params):
+        self.metric = metric
+        self.max_dense = max_dense
+        self.knn_params = knn_params
+
+    def resolve(self, X, random_state=0):
+        out = super().resolve(X, random_state)
+        check_int(self.max_dense, "max_dense", low=0)
+        out._knn = KNNGraph(metric=self.metric, **self.knn_params).resolve(X, random_state)
+        out._dense = DenseSimilarity(self.metric, gamma=self.knn_params.get("gamma"))
+        out._dense._check()
+        out._dense._gamma = out._knn._gamma
+        out._used = None
+        return out
+
+    def _pick(self, n):
+        return self._dense if n <= self.max_dense else self._knn
+
+    def describe(self):
+        d = self._knn.describe()
+        if self._used is not None:
+            d.update(n_neighbors="auto")
+        if self._used == "dense":
+            d.update(backend="numpy", device="cpu")
+        return d
+
+    def build(self, X, callback=None):
+        part = self._pick(X.shape[0])
+        if part is self._dense and str(self._knn.device).startswith("cuda") and self._used is None:
+            log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
+                        "only kNN graphs use the GPU", self._knn.device)
+        kind = "dense" if part is self._dense else "knn"
+        self._used = kind if self._used in (None, kind) else "mixed"
+        return part.build(X, callback)
+
+    def nearest(self, X, queries, targets):
+        return self._pick(X.shape[0]).nearest(X, queries, targets) if X.shape[0] > self.max_dense else \
+            super().nearest(X, queries, targets)
+
+
+class Precomputed(Similarity):
+    """X is the (N x N) similarity, dense or scipy sparse, row = candidate; used
+    as given, or with ``n_neighbors`` only each point's top-k candidates kept."""
+
+    precomputed = True
+    metric = "precomputed"
+
+    def __init__(self, n_neighbors: int | None = None):
+        self.n_neighbors = n_neighbors
+
+    def _check(self):
+        if self.n_neighbors is not None:
+            check_int(self.n_neighbors, "n_neighbors", low=1)
+
+    def describe(self):
+        return {"metric": "precomputed", "n_neighbors": "dense" if self.n_neighbors is None else int(self.n_neighbors),
+                "gamma": None, "backend": "numpy", "device": "cpu"}
+
+    def build(self, S, callback=None):
+        if self.n_neighbors is None:
+            return S, {"form": "precomputed-sparse" if sp.issparse(S) else "precomputed-dense"}
+        from ..objectives._base import knn_to_csr
+        from ._knn import build_knn
+
+        # keep, for each point i, the k candidates j with the largest S[j, i]
+        idx, sims, _ = build_knn(S.T, min(int(self.n_neighbors), S.shape[0]), metric="precomputed", validate=False)
+        return knn_to_csr(idx, sims), {"form": "precomputed-knn", "k": int(self.n_neighbors)}
+
+    def nearest(self, S, queries, targets):
+        return np.zeros(len(queries), np.int64)  # no similarity to any pick: the first (largest-gain) pick
+
+
+def make_similarity(spec="auto", **params) -> Similarity:
+    """A :class:`Similarity` from a name ("auto", "knn", "dense", "precomputed")
+    and its parameters, or an instance as is."""
+    if isinstance(spec, Similarity):
+        if params:
+            raise ValidationError(f"similarity is an instance; parameters {sorted(params)} cannot apply to it")
+        return spec
+    kinds = {"auto": AutoSimilarity, "knn": KNNGraph, "dense": DenseSimilarity, "precomputed": Precomputed}
+    if isinstance(spec, str) and spec in kinds:
+        return kinds[spec](**params)
+    if isinstance(spec, np.ndarray) or sp.issparse(spec):
+        raise ValidationError("similarity= takes a name or a Similarity; to pass a matrix, "
+                              "fit on it with similarity='precomputed'")
+    raise ValidationError(f"similarity must be one of {', '.join(kinds)} or a Similarity instance; got {spec!r}")
