@@ -407,3 +407,79 @@ def test_progress_bar_draws_on_a_terminal_only_after_the_delay():
     with ProgressReporter(Console(file=io.StringIO()), enabled=False) as rep:
         rep.callback("graph", 1, 2)  # a no-op, no error
         assert not rep.started
+
+
+# ------------------------------------------ engine v2: no silent wrong results
+
+
+def flat(text):
+    """A rich-boxed usage error as one line of words."""
+    return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+
+
+def test_class_budget_knobs_without_a_class_budget_are_refused(runner, tmp_path, good):
+    res = run(runner, "select", good, "--n-select", 5, "--min-per-class", 2, "-o", tmp_path / "o.npz")
+    assert_one_error_line(res, "min_per_class=2", "class_budget")
+    res = run(runner, "select", good, "--n-select", 5, "--alpha", 0.3, "-o", tmp_path / "o.npz")
+    assert_one_error_line(res, "alpha=0.3", "class_budget")
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_bad_format_names_the_format_not_the_suffix(runner, tmp_path, good):
+    res = runner.invoke(app, ["select", str(good), "--n-select", "5", "-o", str(tmp_path / "o.npz"),
+                              "--format", "zip"])
+    assert res.exit_code == 2
+    assert "'zip' is not a format" in flat(res.stderr) and "npz, parquet, npy, txt" in flat(res.stderr)
+    assert "suffix" not in res.stderr
+
+
+def test_output_that_is_a_folder_is_named(runner, tmp_path, good):
+    (tmp_path / "out.npz").mkdir()
+    res = runner.invoke(app, ["select", str(good), "--n-select", "5", "-o", str(tmp_path / "out.npz")])
+    assert res.exit_code == 2
+    assert "is a folder" in flat(res.stderr) and ".tmp" not in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz", "x.npy"]
+
+
+def test_output_equal_to_the_labels_file_is_refused(runner, tmp_path, data):
+    X, y = data
+    np.save(tmp_path / "x.npy", X)
+    labels = tmp_path / "y.npy"
+    np.save(labels, y)
+    before = labels.read_bytes()
+    res = runner.invoke(app, ["select", str(tmp_path / "x.npy"), "--labels", str(labels), "--n-select", "5",
+                              "-o", str(labels)])
+    assert res.exit_code == 2 and "overwrite the --labels file" in flat(res.stderr)
+    assert labels.read_bytes() == before
+
+
+def test_options_only_for_another_optimizer_are_usage_errors(runner, tmp_path, good):
+    for flag, value in (("--epsilon", "0.1"), ("--sample-fraction", "0.3")):
+        res = runner.invoke(app, ["select", str(good), "--n-select", "5", "-o", str(tmp_path / "o.npz"), flag, value])
+        assert res.exit_code == 2 and flag in res.stderr
+
+
+def test_objective_param_and_warm_start_reach_the_library(runner, tmp_path, data, good):
+    X, _ = data
+    first = tmp_path / "first.npz"
+    assert run(runner, "select", good, "--n-select", 10, "-o", first).exit_code == 0
+    out = tmp_path / "more.npz"
+    res = run(runner, "select", good, "--n-select", 20, "--initial-subset", first, "-o", out)
+    assert res.exit_code == 0, res.output
+    a, b = Selection.load(first), Selection.load(out)
+    np.testing.assert_array_equal(b.indices[:10], a.indices)  # warm start kept first
+    full = coreset.select(X, n_select=20, random_state=0)
+    np.testing.assert_array_equal(b.indices, full.indices)  # greedy from its own first 10 picks
+    res = run(runner, "select", good, "--n-select", 5, "--objective-param", "nonsense", "-o", out)
+    assert res.exit_code == 2 and "KEY=VALUE" in res.stderr
+
+
+def test_list_shows_every_registered_name(runner):
+    from coreset._registry import OBJECTIVES, OPTIMIZERS, SELECTORS
+
+    res = run(runner, "list", "--json")
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.stdout)
+    for fam, reg in (("objectives", OBJECTIVES), ("optimizers", OPTIMIZERS), ("selectors", SELECTORS)):
+        assert [r["name"] for r in listed[fam]] == list(reg.names())
+    assert runner.invoke(app, ["list", "objectivs"]).exit_code == 2

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._inspect import inspect_command
+from ._list import list_command
 from ._select import select_command
 
 __all__ = ["app", "main"]
@@ -43,6 +44,7 @@ def _root(
 
 app.command("select")(select_command)
 app.command("inspect")(inspect_command)
+app.command("list")(list_command)
 
 
 @app.command("datasets")

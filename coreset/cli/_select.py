@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .._registry import BACKENDS, CLASS_BUDGETS, METRICS, OBJECTIVES, OPTIMIZERS, SELECTORS
+from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import Opt, command, library_params
 from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._progress import ProgressReporter
@@ -84,16 +84,17 @@ SELECTION = [
         help="Number of points to select, 1 to N. Give this or --fraction."), "select"),
     Opt("method", str, "submodular", P(
         "--method", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Selection method: {_choices(SELECTORS.names())}, or an objective name."), "select"),
+        help="Selection method: submodular (the default), a baseline or an objective name; "
+             "`coreset list selectors` and `coreset list objectives` show them."), "select"),
     Opt("objective", str, "facility_location", P(
         "--objective", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Submodular objective: {_choices(OBJECTIVES.names())}."), "select"),
+        help="Submodular objective (default facility_location); `coreset list objectives` shows them."), "select"),
     Opt("objective_param", Optional[list[str]], None, P(
         "--objective-param", metavar="KEY=VALUE", rich_help_panel=_SEL, show_default=False,
         help="A parameter of the objective, e.g. lambda_=0.3 for graph_cut; repeat for several.")),
     Opt("optimizer", str, "lazy_greedy", P(
         "--optimizer", metavar="NAME", rich_help_panel=_SEL,
-        help=f"Optimizer: {_choices(OPTIMIZERS.names())}."), "select"),
+        help="Optimizer (default lazy_greedy); `coreset list optimizers` shows them."), "select"),
     Opt("metric", str, "cosine", P(
         "--metric", metavar="NAME", rich_help_panel=_SEL,
         help=f"Similarity metric: {_choices(METRICS)}."), "select"),
