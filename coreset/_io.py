@@ -13,7 +13,9 @@ Formats (chosen by suffix unless ``format`` is given; see ``docs/index-files.md`
     bare indices (int64 array / one integer per line): only the indices survive.
 
 Every write is atomic (a temporary file in the target's folder, then
-``os.replace``), so a crash or a failed run never leaves a half-written file.
+``os.replace``), so a crash or a failed run never leaves a half-written file;
+a temporary left by a killed writer is removed by the next write of the same
+target (:func:`atomic_write`).
 Reading never unpickles (``allow_pickle=False``) and turns anything corrupt,
 truncated, foreign or of an unknown version into an :class:`IndexFileError`.
 """
@@ -21,8 +23,12 @@ truncated, foreign or of an unknown version into an :class:`IndexFileError`.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +62,12 @@ _LABELS_DTYPE_KEY = b"coreset.labels_dtype"
 _NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
 _PARQUET_MAGIC = b"PAR1"
+
+log = logging.getLogger(__name__)
+
+#: a temporary whose writer cannot be asked (another host, an older coreset)
+#: is stale once untouched for this long
+STALE_TEMP_AGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -94,15 +106,91 @@ def _umask() -> int:
     return mask
 
 
+def _host_tag() -> str:
+    """This machine's name, reduced to [A-Za-z0-9] and 16 characters, so that a
+    temporary written from another host (a shared folder) is never judged by a
+    local process id."""
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}.{_host_tag()}-{os.getpid()}-"
+
+
+# mkstemp's random part: 8 characters of [a-z0-9_]
+_NEW_TEMP = re.compile(r"([A-Za-z0-9]+)-(\d+)-[a-z0-9_]{8}")
+_OLD_TEMP = re.compile(r"[a-z0-9_]{8}")
+
+
+def _pid_alive(pid: int) -> bool | None:
+    """True / False when this OS can tell, None when it cannot."""
+    if os.name != "posix" or pid <= 0:
+        return None  # on Windows os.kill(pid, 0) would send CTRL_C_EVENT
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def _remove_stale_temps(folder: Path, name: str) -> None:
+    """Remove temporaries of target ``name`` left in ``folder`` by a writer that
+    is gone: ``.NAME.HOST-PID-XXXXXXXX.tmp`` written on this host by a process
+    that no longer exists; and, when the writer cannot be asked (written on
+    another host, or ``.NAME.XXXXXXXX.tmp`` by an older coreset), untouched for
+    :data:`STALE_TEMP_AGE_S`. A temporary whose process id now belongs to a
+    live process is kept. Best effort: errors are ignored."""
+    head, host, now = f".{name}.", _host_tag(), time.time()
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(head) and e.name.endswith(".tmp")]
+    except OSError:
+        return
+    for entry in entries:
+        middle = entry.name[len(head):-len(".tmp")]
+        new, old = _NEW_TEMP.fullmatch(middle), _OLD_TEMP.fullmatch(middle)
+        if not (new or old):
+            continue  # not one of ours (or a temporary of another target)
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            alive = None
+            if new and new.group(1) == host:
+                pid = int(new.group(2))
+                alive = True if pid == os.getpid() else _pid_alive(pid)
+            if alive is None:
+                alive = now - entry.stat(follow_symlinks=False).st_mtime < STALE_TEMP_AGE_S
+            if not alive:
+                os.unlink(entry.path)
+                log.info("removed %s, a temporary file left by an interrupted write", entry.path)
+        except OSError:
+            continue
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; on success it replaces ``path``
-    in one step, on any error it is removed and ``path`` is left untouched."""
+    in one step, on any error it is removed and ``path`` is left untouched.
+
+    The temporary is ``.NAME.HOST-PID-XXXXXXXX.tmp`` (host, process id, random).
+    A process killed while writing (SIGKILL, the OOM killer) cannot remove its
+    own, so each write first removes the stale temporaries of the same target
+    (see :func:`_remove_stale_temps`); those of live writers are kept.
+    A ``path`` that is a folder, or in a folder that does not exist, is an
+    :class:`IndexFileError`."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise IndexFileError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise IndexFileError(
+            f"cannot write {str(path)!r}: it is a folder; give a file path such as {str(path / 'selection.npz')!r}"
+        )
+    _remove_stale_temps(folder, path.name)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         yield tmp
@@ -149,10 +237,13 @@ def _labels_for_storage(sel: Selection) -> np.ndarray | None:
     if sel.labels is None:
         return None
     lab = sel.labels
-    if lab.dtype == object or lab.dtype.kind not in "biuUS":
+    if lab.dtype.kind not in "biuUS":
+        why = " (Python objects) cannot be stored without pickle, which index files never use" \
+            if lab.dtype == object else " cannot be stored in an index file"
+        hint = "; whole-number floats convert exactly with labels.astype(np.int64)" if lab.dtype.kind == "f" else ""
         raise ValidationError(
-            f"labels of dtype {lab.dtype} cannot be stored without pickle; "
-            "use integer or string labels"
+            f"labels of dtype {lab.dtype}{why}: storable labels are integers, booleans or strings "
+            f"(numpy kinds b, i, u, U, S){hint}"
         )
     return lab
 

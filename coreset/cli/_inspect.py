@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -70,15 +71,24 @@ def inspect_command(
     _print(d, top)
 
 
+def _seconds(v) -> str:
+    """A timing as seconds when it is a number; anything else (a file is not
+    trusted to hold numbers) as it is."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return f"{float(v):.3f}"
+    return v if isinstance(v, str) else json.dumps(jsonable(v))
+
+
 def _print(d: dict, top: int) -> None:
     from rich.table import Table
+    from rich.text import Text  # plain text: a file's strings are never read as rich markup
 
     con = stdout_console()
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     version = d["format_version"] if d["format_version"] is not None else "n/a (bare indices)"
-    t.add_row("file", d["path"])
+    t.add_row("file", Text(d["path"]))
     t.add_row("format", f"{d['format']} (format_version {version})")
     t.add_row("size", _size(d["size_bytes"]))
     t.add_row("selected", str(d["n_select"]))
@@ -89,12 +99,12 @@ def _print(d: dict, top: int) -> None:
         ov = d["objective"]
         t.add_row("objective", "n/a" if ov != ov else f"{ov:.6g}")
     meta = dict(d["meta"])
-    timings = meta.pop("timings", None)
-    for key in sorted(meta):
+    timings = meta.pop("timings") if isinstance(meta.get("timings"), dict) else None
+    for key in sorted(meta, key=str):
         value = meta[key]
-        t.add_row(key, value if isinstance(value, str) else json.dumps(jsonable(value)))
-    if isinstance(timings, dict):
-        t.add_row("seconds", "  ".join(f"{k} {float(v):.3f}" for k, v in timings.items()))
+        t.add_row(Text(str(key)), Text(value if isinstance(value, str) else json.dumps(jsonable(value))))
+    if timings is not None:
+        t.add_row("seconds", Text("  ".join(f"{k} {_seconds(v)}" for k, v in timings.items())))
     con.print(t)
     hist = d["class_histogram"]
     if hist is None:
@@ -108,5 +118,5 @@ def _print(d: dict, top: int) -> None:
         if i == top:
             h.add_row(f"... {len(hist) - top} more", "")
             break
-        h.add_row(label, str(count))
+        h.add_row(Text(label), str(count))
     con.print(h)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import BackendUnavailableError, InputFileError
+from .._validation import check_labels
+from ..exceptions import BackendUnavailableError, InputFileError, ValidationError
 
 __all__ = ["EMBEDDING_FORMATS", "LABEL_FORMATS", "read_embeddings", "read_labels", "input_fingerprint"]
 
@@ -29,6 +32,14 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _PARQUET_MAGIC = b"PAR1"
 _PICKLE_REFUSED = "it holds pickled Python objects, which are refused (loading a pickle can run arbitrary code)"
+_PICKLE_HEADS = tuple(bytes([0x80, proto]) for proto in (2, 3, 4, 5))
+# what torch's weights-only unpickler says when it meets a Python object it refuses
+_TORCH_REFUSALS = re.compile(
+    r"unsupported global|GLOBAL \S+|reduce for unrecognized function|Can only (build|create|append|extend)",
+    re.IGNORECASE,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _err(path: Path, what: str) -> InputFileError:
@@ -158,7 +169,7 @@ def _read_npz(p: Path, head: bytes, name, labels_column):
         chosen = _pick(p, names, name, labels_column, "array", "--column / key=")
         X = _npz_array(p, npz, chosen)
         y = _npz_array(p, npz, labels_column) if labels_column is not None else None
-    return X, y
+    return X, _clean_labels(p, y, f"labels array {labels_column!r}")
 
 
 def _pyarrow():
@@ -222,7 +233,7 @@ def _read_parquet(p: Path, head: bytes, name, labels_column):
             raise _err(p, f"labels column {labels_column!r} has {lab.null_count} missing values")
         if _is_list(pa, lab.type):
             raise _err(p, f"labels column {labels_column!r} holds lists; it must hold one label per row")
-        y = lab.to_numpy()
+        y = _clean_labels(p, lab.to_numpy(), f"labels column {labels_column!r}")
     return X, y
 
 
@@ -260,6 +271,34 @@ def _value_dtype(pa, t):
         return np.float32
 
 
+def _torch_load_error(p: Path, exc: Exception) -> InputFileError:
+    """A truthful reason for a failed ``torch.load(weights_only=True)``."""
+    msg = str(exc)
+    refused = _TORCH_REFUSALS.search(msg)
+    if refused:
+        found = re.search(r"GLOBAL (\S+?)[.,]?(\s|$)", msg)
+        what = f" ({found.group(1)})" if found else ""
+        return _err(p, f"holds pickled Python objects{what} besides tensors, which are refused: it is "
+                       "loaded with torch.load(weights_only=True), which unpickles only tensors and plain "
+                       "containers (unpickling other objects can run arbitrary code)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        head = b""
+    if head in _PICKLE_HEADS:
+        return _err(p, "is a plain Python pickle, not a torch.save file: pickled Python objects are refused "
+                       "(it is loaded with torch.load(weights_only=True); unpickling can run arbitrary code). "
+                       "Save the embeddings with torch.save(tensor) or numpy.save")
+    if isinstance(exc, EOFError):
+        detail = "empty or truncated file"
+    elif "Weights only load failed" in msg:
+        detail = "not a torch.save file, or a corrupt one"
+    else:
+        detail = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+    return _err(p, f"cannot be loaded by torch.load(weights_only=True): {detail}")
+
+
 def _read_pt(p: Path, name, labels_column):
     try:
         import torch
@@ -270,15 +309,7 @@ def _read_pt(p: Path, name, labels_column):
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        msg = str(exc)
-        if "Unsupported global" in msg or "Unsupported class" in msg:
-            raise _err(p, "holds Python objects other than tensors, which are refused "
-                          "(loaded with weights_only=True)") from None
-        if "Weights only load failed" in msg:
-            detail = "not a torch.save file, or a corrupt one"
-        else:
-            detail = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
-        raise _err(p, f"cannot be loaded by torch.load(weights_only=True): {detail}") from None
+        raise _torch_load_error(p, exc) from None
 
     def to_numpy(t, what):
         if isinstance(t, np.ndarray):
@@ -286,9 +317,16 @@ def _read_pt(p: Path, name, labels_column):
         if not isinstance(t, torch.Tensor):
             raise _err(p, f"{what} is a {type(t).__name__}, not a tensor")
         t = t.detach().cpu()
-        if t.dtype in (torch.float16, torch.bfloat16):
+        if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+            # numpy has no bfloat16 / float8; float32 holds them (and float16) exactly
+            log.info("%s: %s is %s; converted to float32 (exact)", p, what, str(t.dtype).replace("torch.", ""))
             t = t.float()
-        return t.numpy()
+        try:
+            return t.numpy()
+        except (TypeError, RuntimeError) as exc:
+            raise _err(p, f"{what} is a tensor of dtype {str(t.dtype).replace('torch.', '')} "
+                          f"(layout {str(t.layout).replace('torch.', '')}) that numpy cannot hold ({exc}); "
+                          "save a dense float32 tensor") from None
 
     if isinstance(obj, dict):
         names = [str(k) for k in obj]
@@ -297,10 +335,22 @@ def _read_pt(p: Path, name, labels_column):
         chosen = _pick(p, names, name, labels_column, "entry", "--column / key=")
         X = to_numpy(obj[chosen], f"entry {chosen!r}")
         y = to_numpy(obj[labels_column], f"entry {labels_column!r}") if labels_column is not None else None
-        return X, y
+        return X, _clean_labels(p, y, f"labels entry {labels_column!r}")
     if name is not None or labels_column is not None:
         raise _err(p, f"holds a single {type(obj).__name__}, not a dict; do not name a column")
     return to_numpy(obj, "its content"), None
+
+
+def _clean_labels(p: Path, y, what: str = "labels"):
+    """``y`` through :func:`check_labels` (whole-number floats become int64;
+    fractional, NaN or missing labels are refused), as an InputFileError naming ``p``."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    try:
+        return check_labels(y, y.shape[0] if y.ndim else 0, name=what)
+    except ValidationError as exc:
+        raise _err(p, str(exc)) from None
 
 
 # --------------------------------------------------------------------- labels
@@ -313,17 +363,20 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
     several), ``.txt`` (one label per line, no header), ``.csv`` (a header row;
     ``column`` picks the column unless there is only one), ``.parquet``
     (``column`` picks the column unless there is only one). Text labels that
-    are all integers become int64, others stay strings.
+    are all integers become int64, others stay strings, except when they are
+    all numbers: then they, like stored labels, go through the same check as
+    ``select(y=...)``: whole-number floats (``1.0``) become int64; fractional,
+    NaN or missing labels and non-1-D arrays are refused.
     """
     p, suffix, head = _check_file(path, LABEL_FORMATS, "labels")
     if suffix == ".npy":
         if column is not None:
             raise _err(p, "an .npy file holds one unnamed array; do not name a column")
-        return np.asarray(_read_npy(p, head, mmap=False))
+        return _clean_labels(p, np.asarray(_read_npy(p, head, mmap=False)))
     if suffix == ".npz":
         with _open_npz(p, head) as npz:
             chosen = _pick(p, list(npz.files), column, None, "array", "--labels-column / column=")
-            return _npz_array(p, npz, chosen)
+            return _clean_labels(p, _npz_array(p, npz, chosen), f"labels array {chosen!r}")
     if suffix in (".parquet", ".pq"):
         pa, pc, pq = _pyarrow()
         names = list(_parquet_schema(p, head).names)
@@ -334,7 +387,7 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
             raise _err(p, f"corrupt or truncated parquet file ({type(exc).__name__}: {exc})") from None
         if col.null_count:
             raise _err(p, f"labels column {chosen!r} has {col.null_count} missing values")
-        return col.to_numpy()
+        return _clean_labels(p, col.to_numpy(), f"labels column {chosen!r}")
     try:
         with open(p, encoding="utf-8", newline="") as fh:
             if suffix == ".txt":
@@ -366,7 +419,12 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
     try:
         return np.array([int(v) for v in values], dtype=np.int64)
     except ValueError:
+        pass
+    try:  # numbers written as floats ("1.0"): the same rules as a float array
+        floats = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
         return np.array(values, dtype=str)
+    return _clean_labels(p, floats)
 
 
 # ---------------------------------------------------------------- fingerprint

@@ -11,6 +11,12 @@ Similarity semantics (what facility location maximises; always >= 0):
 Every search is a maximum-inner-product search: cosine normalises rows first;
 euclidean appends one column (``-|b|^2 / 2`` to the base, ``1`` to the query)
 so that the largest inner product is the smallest distance.
+
+Any finite input is either handled exactly or refused: cosine normalises rows
+whose norm float32 cannot compute (values near its limit, or subnormal) after
+scaling them by their largest absolute value; inner_product and euclidean raise
+a ``ValidationError`` when their similarities would overflow or underflow
+float32 (:func:`coreset._validation.check_magnitude`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._registry import METRICS, check_name
-from .._validation import as_embeddings, check_int, check_not_all_identical
+from .._validation import as_embeddings, check_gamma, check_int, check_magnitude, check_not_all_identical
 from ..exceptions import DegenerateInputError, ValidationError
 from ._backends import Backend, make_backend
 
@@ -79,17 +85,35 @@ def _knn_precomputed(S, k: int, batch_size: int | None):
 
 
 def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> float:
-    """``1 / median squared distance`` over seeded random pairs of distinct rows."""
+    """``1 / median squared distance`` over seeded random pairs of distinct rows.
+
+    Raises a :class:`ValidationError` (suggesting to rescale ``X``) when the
+    distances overflow float64 or when the result does not fit float32, where
+    the kernel is evaluated (float64 for float64 X, else float32: a median
+    squared distance below ~3e-39)."""
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     a = rng.integers(0, n, size=n_pairs)
     b = rng.integers(0, n, size=n_pairs)
     keep = a != b
-    d2 = ((X[a[keep]].astype(np.float64) - X[b[keep]]) ** 2).sum(1)
+    with np.errstate(over="ignore"):
+        d2 = ((X[a[keep]].astype(np.float64) - X[b[keep]]) ** 2).sum(1)
+    if not np.isfinite(d2).all():
+        check_magnitude(X, "euclidean", dtype=np.float64)  # names the largest row norm
+        raise ValidationError("X is too large for metric='euclidean': squared distances between its rows "
+                              "overflow float64; rescale X")  # pragma: no cover - the line above raises
     d2 = d2[d2 > 0]
     if d2.size == 0:
         raise DegenerateInputError("X has no two distinct rows in the sample; cannot scale the euclidean kernel")
-    return float(1.0 / np.median(d2))
+    med = float(np.median(d2))
+    dtype = np.float64 if X.dtype == np.float64 else np.float32  # where the kernel is evaluated
+    if 1.0 / med > float(np.finfo(dtype).max):
+        raise ValidationError(
+            f"X is too small for metric='euclidean': the median squared distance between its rows is "
+            f"{med:.4g}, so gamma = 1 / median ({1.0 / med:.4g}) does not fit {np.dtype(dtype)}, where the "
+            "kernel is evaluated. Rescale X (e.g. divide it by its largest absolute value) or use metric='cosine'"
+        )
+    return float(1.0 / med)
 
 
 def _l2_base(B: np.ndarray) -> np.ndarray:
@@ -105,19 +129,49 @@ def _l2_query(Q: np.ndarray) -> np.ndarray:
     return np.hstack([Q, np.ones((Q.shape[0], 1), np.float32)])
 
 
+def _unit_rows(X, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows of X scaled to unit length, indices of all-zero rows)``, in ``dtype``.
+
+    Rows whose norm ``dtype`` computes safely are divided by it there (as
+    always); a row whose squared norm overflows (values near the dtype's limit)
+    or falls near the subnormal range (values like 1e-39 in float32) is divided
+    by its largest absolute value first, in float64, then normalised: cosine is
+    scale-invariant, so any finite non-zero row gets its exact direction.
+    Zero rows come back as zeros. Also for callers outside this module
+    (k-center greedy's cosine space)."""
+    if np.dtype(dtype).kind != "f":
+        dtype = np.float64
+    with np.errstate(over="ignore", under="ignore"):  # float64 beyond float32: redone below
+        Xd = np.asarray(X, dtype=dtype)
+        norms = np.linalg.norm(Xd, axis=1)
+    # below this norm, subnormal squares would cost precision (sum >= 2**24 * tiny is exact enough)
+    small = float(np.sqrt(np.finfo(dtype).tiny * 2.0**24))
+    redo = ~np.isfinite(norms) | (norms < small)
+    if not redo.any():
+        return Xd / norms[:, None], np.empty(0, np.int64)
+    Xn = Xd / np.where(redo, 1, norms)[:, None].astype(dtype)
+    B = np.asarray(X[redo] if isinstance(X, np.ndarray) else Xd[redo], dtype=np.float64)  # X's own values
+    m = np.abs(B).max(axis=1)
+    zero_local = m == 0
+    B /= np.where(zero_local, 1.0, m)[:, None]
+    nb = np.linalg.norm(B, axis=1)
+    Xn[redo] = (B / np.where(zero_local, 1.0, nb)[:, None]).astype(dtype)
+    return Xn, np.flatnonzero(redo)[zero_local]
+
+
 def _prepare(X: np.ndarray, metric: str):
     """Return (base, query) in the inner-product space of ``metric`` (the same
-    array twice for symmetric metrics)."""
-    Xf = np.asarray(X, dtype=np.float32)
+    array twice for symmetric metrics). Raises a :class:`ValidationError` when
+    float32 cannot hold the similarities (:func:`check_magnitude`)."""
     if metric == "cosine":
-        norms = np.linalg.norm(Xf, axis=1)
-        zero = np.flatnonzero(norms == 0)
+        Xn, zero = _unit_rows(X)
         if zero.size:
             raise DegenerateInputError(
                 f"X has {zero.size} all-zero row(s) (first: row {zero[0]}); cosine similarity is undefined for them"
             )
-        Xn = Xf / norms[:, None]
         return Xn, Xn
+    check_magnitude(X, metric)
+    Xf = np.asarray(X, dtype=np.float32)
     if metric == "inner_product":
         return Xf, Xf
     # euclidean: <q', b'> = <q, b> - |b|^2 / 2  =>  |q - b|^2 = |q|^2 - 2 <q', b'>
@@ -273,6 +327,7 @@ def build_knn(
     exact, gamma, seconds)."""
     t0 = time.perf_counter()
     check_name("metric", metric, METRICS)
+    gamma = check_gamma(gamma)
     if metric == "precomputed":
         S = as_similarity(X) if validate else X
         k = check_int(n_neighbors, "n_neighbors", low=1, high=S.shape[0])
@@ -347,19 +402,21 @@ def dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None, v
         X = as_embeddings(X)
     check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
     dtype = X.dtype
+    gamma = check_gamma(gamma, dtype=np.float64 if dtype == np.float64 else np.float32)
     Xd = X.astype(dtype, copy=False)
     if metric == "cosine":
-        norms = np.linalg.norm(Xd, axis=1)
-        if (norms == 0).any():
+        Xn, zero = _unit_rows(Xd, dtype)
+        if zero.size:
             raise DegenerateInputError(
-                f"X has all-zero row(s) (first: row {int(np.flatnonzero(norms == 0)[0])}); cosine similarity is undefined for them"
+                f"X has all-zero row(s) (first: row {int(zero[0])}); cosine similarity is undefined for them"
             )
-        Xn = Xd / norms[:, None]
         S = Xn @ Xn.T
         np.fill_diagonal(S, 1.0)
     elif metric == "inner_product":
+        check_magnitude(Xd, metric, dtype=dtype)
         S = Xd @ Xd.T
     else:
+        check_magnitude(Xd, metric, dtype=dtype)
         if gamma is None:
             gamma = euclidean_gamma(X)
         sq = np.einsum("ij,ij->i", Xd, Xd)
