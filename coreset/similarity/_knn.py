@@ -321,22 +321,32 @@ def build_knn(
     n_probe: int = 8,
     random_state: int = 0,
     callback=None,
-    validate: bool = True,
 ):
     """Like :func:`knn_graph` and also return an info dict (backend, device,
-    exact, gamma, seconds)."""
+    exact, gamma, seconds). Validates ``X``; selectors, which validated their
+    input once at their boundary, call the private ``_build_knn``."""
+    if metric == "precomputed":
+        X = as_similarity(X)
+    else:
+        X = as_embeddings(X)
+        check_not_all_identical(X)
+    return _build_knn(X, n_neighbors, metric=metric, backend=backend, device=device, exact=exact,
+                      batch_size=batch_size, gamma=gamma, n_clusters=n_clusters, n_probe=n_probe,
+                      random_state=random_state, callback=callback)
+
+
+def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto", exact=None, batch_size=None,
+               gamma=None, n_clusters=None, n_probe=8, random_state=0, callback=None):
+    """:func:`build_knn` on an input validated already."""
     t0 = time.perf_counter()
     check_name("metric", metric, METRICS)
     gamma = check_gamma(gamma)
     if metric == "precomputed":
-        S = as_similarity(X) if validate else X
+        S = X
         k = check_int(n_neighbors, "n_neighbors", low=1, high=S.shape[0])
         idx, sims = _knn_precomputed(S, k, batch_size)
         info = dict(backend="numpy", device="cpu", exact=True, gamma=None, seconds=time.perf_counter() - t0)
         return idx, sims, info
-    if validate:
-        X = as_embeddings(X)
-        check_not_all_identical(X)
     n = X.shape[0]
     k = check_int(n_neighbors, "n_neighbors", low=1, high=n)
     be = backend if isinstance(backend, Backend) else make_backend(backend, device, batch_size)
@@ -395,11 +405,14 @@ def knn_graph(
     return idx, sims
 
 
-def dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None, validate: bool = True) -> np.ndarray:
+def dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None) -> np.ndarray:
     """The full N x N similarity (same semantics as :func:`knn_graph`); small N only.
     float64 input gives float64, anything else float32."""
-    if validate:
-        X = as_embeddings(X)
+    return _dense_similarity(as_embeddings(X), metric, gamma=gamma)
+
+
+def _dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None) -> np.ndarray:
+    """:func:`dense_similarity` on an input validated already."""
     check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
     dtype = X.dtype
     gamma = check_gamma(gamma, dtype=np.float64 if dtype == np.float64 else np.float32)

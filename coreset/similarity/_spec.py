@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._registry import BACKENDS, METRICS, check_name
-from .._validation import check_float, check_int
+from .._validation import check_int
 from ..exceptions import ValidationError
 
 __all__ = ["Similarity", "KNNGraph", "DenseSimilarity", "AutoSimilarity", "Precomputed", "make_similarity",
@@ -79,7 +79,9 @@ def _resolve_gamma(self, X):
     if self.metric != "euclidean":
         return None
     if self.gamma is not None:
-        return check_float(self.gamma, "gamma", low=0.0, low_open=True)
+        from .._validation import check_gamma
+
+        return check_gamma(self.gamma)
     from ._knn import euclidean_gamma
 
     return euclidean_gamma(X)
@@ -116,9 +118,9 @@ class DenseSimilarity(Similarity):
                 "backend": "numpy", "device": "cpu"}
 
     def build(self, X, callback=None):
-        from ._knn import dense_similarity
+        from ._knn import _dense_similarity
 
-        S = dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma), validate=False)
+        S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
         return S, {"form": "dense"}
 
 
@@ -176,14 +178,13 @@ class KNNGraph(Similarity):
 
     def build(self, X, callback=None):
         from ..objectives._base import knn_to_csr
-        from ._knn import build_knn
+        from ._knn import _build_knn
 
         n = X.shape[0]
         k = min(int(self.n_neighbors), n)
-        idx, sims, info = build_knn(X, k, metric=self.metric, backend=self._backend, batch_size=self.batch_size,
+        idx, sims, info = _build_knn(X, k, metric=self.metric, backend=self._backend, batch_size=self.batch_size,
                                     gamma=self._gamma, exact=self.exact, n_probe=self.n_probe,
-                                    n_clusters=self.n_clusters, random_state=self._seed, callback=callback,
-                                    validate=False)
+                                    n_clusters=self.n_clusters, random_state=self._seed, callback=callback)
         graph = {"form": "knn", "k": int(self.n_neighbors), "exact": bool(info["exact"])}
         for key in ("n_probe", "n_clusters"):
             if key in info:
@@ -262,10 +263,10 @@ class Precomputed(Similarity):
         if self.n_neighbors is None:
             return S, {"form": "precomputed-sparse" if sp.issparse(S) else "precomputed-dense"}
         from ..objectives._base import knn_to_csr
-        from ._knn import build_knn
+        from ._knn import _build_knn
 
         # keep, for each point i, the k candidates j with the largest S[j, i]
-        idx, sims, _ = build_knn(S.T, min(int(self.n_neighbors), S.shape[0]), metric="precomputed", validate=False)
+        idx, sims, _ = _build_knn(S.T, min(int(self.n_neighbors), S.shape[0]), metric="precomputed")
         return knn_to_csr(idx, sims), {"form": "precomputed-knn", "k": int(self.n_neighbors)}
 
     def nearest(self, S, queries, targets):
