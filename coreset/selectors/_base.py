@@ -62,6 +62,8 @@ class Group:
     info: dict = field(default_factory=dict)  # what the run learned (graph form, backend, ...)
     costs: np.ndarray | None = None
     initial: np.ndarray | None = None
+    #: how many input points each row stands for (partial_fit's pooled picks); None = 1 each
+    weights: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -74,7 +76,8 @@ class Group:
         else:
             d = self.data[members]
         return Group(d, None if self.y is None else self.y[members], self.precomputed, self.progress,
-                     self.timings, self.info, None if self.costs is None else self.costs[members], None)
+                     self.timings, self.info, None if self.costs is None else self.costs[members], None,
+                     None if self.weights is None else self.weights[members])
 
 
 @dataclass
@@ -87,11 +90,12 @@ class GroupResult:
     objective: float = float("nan")
 
 
-def weights_from_assign(assign: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    """Cluster sizes: how many points have each selected point as representative."""
+def weights_from_assign(assign: np.ndarray, sel: np.ndarray, point_weights=None) -> np.ndarray:
+    """Cluster sizes: how many points (or how much point weight) have each
+    selected point as representative."""
     pos = np.full(assign.shape[0], -1, np.int64)
     pos[sel] = np.arange(sel.size)
-    return np.bincount(pos[assign], minlength=sel.size).astype(np.float64)
+    return np.bincount(pos[assign], weights=point_weights, minlength=sel.size).astype(np.float64)
 
 
 class BaseSelector(BaseEstimator):

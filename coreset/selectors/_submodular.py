@@ -138,17 +138,18 @@ class SubmodularSelector(BaseSelector):
         t = time.perf_counter()
         sel = np.concatenate([initial, new]).astype(np.int64)
         gains = np.concatenate([self._optimizer.warm_start_gains_, new_gains])
-        weights = self._weights(f, data, group, sel)
+        assign = self._assign(f, data, group, sel)
+        weights = weights_from_assign(assign, sel, group.weights)
         group.timings["weights"] += time.perf_counter() - t
         return GroupResult(sel, gains, weights, float(f.value))
 
-    def _weights(self, f, data, group, sel):
-        """CRAIG weights: each point goes to its most similar pick (the earlier
-        pick among ties); points no similarity reaches, to their nearest pick
-        by an exact search."""
+    def _assign(self, f, data, group, sel):
+        """CRAIG's assignment: each point goes to its most similar pick (the
+        earlier pick among ties); points no similarity reaches, to their
+        nearest pick by an exact search."""
         n = group.n
         if sel.size == 0:
-            return np.zeros(0)
+            return np.zeros(n, np.int64)
         assign = getattr(f, "assign", None)
         if assign is not None:
             assign = assign.cpu().numpy().copy() if hasattr(assign, "cpu") else np.array(assign, copy=True)
@@ -160,7 +161,65 @@ class SubmodularSelector(BaseSelector):
         lost = np.flatnonzero(assign < 0)
         if lost.size:
             assign[lost] = sel[self._similarity.nearest(group.data, lost, sel)]
-        return weights_from_assign(assign, sel)
+        return assign
+
+    # -- streaming hook ------------------------------------------------------------
+    def partial_fit(self, X, y=None):
+        """Feed one chunk of rows (merge and reduce): the chunk is pooled with
+        the current selection, and ``n_select`` points are selected from that
+        pool; each pick's weight is the total weight of the pool points it
+        represents, so weights sum to the rows seen. Indices count rows across
+        all chunks in the order given. ``selection_`` holds the running result.
+
+        It equals one ``fit`` on the concatenation when an element's gain
+        does not depend on the other rows of the ground set and the optimizer
+        ranks by it once (``objective="feature_based"``, ``optimizer="modular"``);
+        for facility location and other similarity objectives it is the
+        composable-coreset approximation (each chunk is summarised by its
+        picks), measured in ``tests/test_partial_fit.py``.
+        """
+        from .._validation import as_embeddings, check_int, check_labels, check_random_state
+        from ..selection import Selection
+        from ._base import Group, Progress
+
+        if self.n_select is None:
+            raise ValidationError("partial_fit needs n_select (the size of the running selection); got None")
+        k = check_int(self.n_select, "n_select", low=1)
+        if self._is_precomputed():
+            raise ValidationError("partial_fit needs embeddings; got similarity='precomputed'")
+        Xc = as_embeddings(X)
+        st = getattr(self, "_stream", None)
+        if st is None:
+            if y is not None:
+                check_labels(y, Xc.shape[0])
+            st = self._stream = {"X": Xc[:0].copy(), "idx": np.zeros(0, np.int64), "w": np.zeros(0),
+                                 "y": None if y is None else np.asarray(y)[:0], "seen": 0,
+                                 "rng": check_random_state(self.random_state), "d": Xc.shape[1]}
+        if Xc.shape[1] != st["d"]:
+            raise ValidationError(f"X has {Xc.shape[1]} columns but earlier chunks had {st['d']}")
+        if (y is None) != (st["y"] is None):
+            raise ValidationError("give labels y with every chunk or with none")
+        pool_X = np.concatenate([st["X"], Xc.astype(st["X"].dtype, copy=False)])
+        pool_idx = np.concatenate([st["idx"], st["seen"] + np.arange(Xc.shape[0], dtype=np.int64)])
+        pool_w = np.concatenate([st["w"], np.ones(Xc.shape[0])])
+        pool_y = None if y is None else np.concatenate([st["y"], check_labels(y, Xc.shape[0])])
+        group = Group(pool_X, pool_y, False, Progress(None, {}))
+        group.weights = pool_w
+        prepared = self._prepare(group, st["rng"])
+        res = prepared._select_group(group, min(k, pool_X.shape[0]), st["rng"])
+        st.update(X=pool_X[res.indices], idx=pool_idx[res.indices], w=res.weights, seen=st["seen"] + Xc.shape[0],
+                  y=None if pool_y is None else pool_y[res.indices])
+        from .._provenance import build_meta
+
+        group.data = np.empty((st["seen"], 0))  # sizes for the provenance: rows seen so far
+        meta = build_meta(prepared, group, res, random_state=self.random_state, timings=dict(group.timings))
+        meta["partial_fit_chunks"] = int(getattr(self, "n_chunks_", 0)) + 1
+        self.n_chunks_ = meta["partial_fit_chunks"]
+        self.selection_ = Selection(st["idx"], st["w"], res.gains, objective=res.objective, labels=st["y"],
+                                    meta=meta)
+        self.ranking_, self.weights_, self.gains_ = self.selection_.indices, self.selection_.weights, res.gains
+        self.n_features_in_ = st["d"]
+        return self
 
 
 def _assign_by_similarity(S, sel, n):
