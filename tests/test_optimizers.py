@@ -189,3 +189,58 @@ def test_optimizer_errors_name_the_parameter():
         LazyGreedy().maximize(f, 2, costs=[1, 1, 1, 1])
     with pytest.raises(ValidationError, match="epsilon"):
         StochasticGreedy(epsilon=1.5).maximize(f, 2)
+
+
+@pytest.mark.parametrize("optimizer", [NaiveGreedy, LazyGreedy])
+@pytest.mark.parametrize("path", ["kernel", "protocol"])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_warm_start_equals_the_tail_of_a_plain_selection(optimizer, path, sparse_input):
+    """Selecting k - m after the first m picks of a plain k-selection returns
+    exactly its last k - m picks and gains (gains counted from the warm start)."""
+    X = np.random.default_rng(7).standard_normal((500, 8)).astype(np.float32)
+    if sparse_input:
+        idx, sims = knn_graph(X, 12)
+        base = lambda: FacilityLocation.from_knn(idx, sims)  # noqa: E731
+    else:
+        S = dense_similarity(X, "cosine")
+        base = lambda: FacilityLocation(S)  # noqa: E731
+    make = base if path == "kernel" else (lambda: ProtocolOnly(base()._arrays.csr() if sparse_input else S))
+    full, full_gains = optimizer().maximize(make(), 40)
+    for m in (1, 15, 39):
+        opt = optimizer()
+        tail, tail_gains = opt.maximize(make(), 40 - m, initial=full[:m])
+        np.testing.assert_array_equal(tail, full[m:])
+        np.testing.assert_array_equal(tail_gains, full_gains[m:])
+        np.testing.assert_allclose(opt.warm_start_gains_, full_gains[:m], rtol=1e-12)
+
+
+def test_warm_start_through_select_keeps_the_initial_points_first():
+    from coreset import select
+
+    X = np.random.default_rng(3).standard_normal((400, 6))
+    plain = select(X, n_select=30, n_neighbors=None)
+    warm = select(X, n_select=30, n_neighbors=None, initial_subset=plain.indices[:10])
+    np.testing.assert_array_equal(warm.indices, plain.indices)
+    np.testing.assert_allclose(warm.gains, plain.gains)
+    np.testing.assert_array_equal(warm.weights, plain.weights)
+    assert warm.meta["n_initial"] == 10
+    other = select(X, n_select=30, n_neighbors=None, initial_subset=[5, 6, 7])
+    assert other.indices[:3].tolist() == [5, 6, 7] and np.unique(other.indices).size == 30
+    with pytest.raises(ValidationError, match="initial_subset has 3 points but the selection's size is 2"):
+        select(X, n_select=2, initial_subset=[5, 6, 7])
+    with pytest.raises(ValidationError, match="initial_subset must not repeat an index"):
+        select(X, n_select=5, initial_subset=[5, 5])
+    with pytest.raises(ValidationError, match=r"initial_subset indices must be in \[0, 399\]; got 400"):
+        select(X, n_select=5, initial_subset=[400])
+
+
+@pytest.mark.parametrize("name", ["naive_greedy", "lazy_greedy", "stochastic_greedy", "modular", "sample"])
+def test_every_optimizer_respects_a_knapsack_budget_and_prefers_cheap_gains(name):
+    from coreset._registry import OPTIMIZERS
+
+    S = _random_sim(200, 4)
+    costs = np.where(np.arange(200) % 2 == 0, 1.0, 10.0)  # odd elements are 10x dearer
+    idx, gains = OPTIMIZERS.create(name).maximize(FacilityLocation(S), 200, costs=costs, budget=20.0,
+                                                  rng=np.random.default_rng(0))
+    assert costs[idx].sum() <= 20.0
+    assert (idx % 2 == 0).mean() > 0.8  # gain per cost favours the cheap ones
