@@ -72,6 +72,7 @@ def check_name(parameter: str, value, choices) -> str:
 OBJECTIVES = Registry("objective", {
     "facility_location": "coreset.objectives._facility_location:FacilityLocation",
     "feature_based": "coreset.objectives._feature_based:FeatureBased",
+    "graph_cut": "coreset.objectives._graph_cut:GraphCut",
     "saturated_coverage": "coreset.objectives._saturated_coverage:SaturatedCoverage",
     "sum_redundancy": "coreset.objectives._sum_redundancy:SumRedundancy",
 })
