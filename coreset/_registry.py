@@ -73,6 +73,8 @@ OBJECTIVES = Registry("objective", {
     "facility_location": "coreset.objectives._facility_location:FacilityLocation",
     "feature_based": "coreset.objectives._feature_based:FeatureBased",
     "graph_cut": "coreset.objectives._graph_cut:GraphCut",
+    "log_determinant": "coreset.objectives._log_determinant:LogDeterminant",
+    "mixture": "coreset.objectives._mixture:Mixture",
     "saturated_coverage": "coreset.objectives._saturated_coverage:SaturatedCoverage",
     "sum_redundancy": "coreset.objectives._sum_redundancy:SumRedundancy",
 })
@@ -92,6 +94,7 @@ SELECTORS = Registry("method", {
     "random": "coreset.selectors._baselines:RandomSelector",
     "stratified_random": "coreset.selectors._baselines:StratifiedRandomSelector",
     "k_center_greedy": "coreset.selectors._baselines:KCenterSelector",
+    "dedup": "coreset.selectors._dedup:DedupSelector",
 })
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._dedup import dedup_command
 from ._inspect import inspect_command
 from ._list import list_command
 from ._select import select_command
@@ -44,6 +45,7 @@ def _root(
 
 app.command("select")(select_command)
 app.command("inspect")(inspect_command)
+app.command("dedup")(dedup_command)
 app.command("list")(list_command)
 
 

@@ -5,8 +5,10 @@ from ._base import BaseSelector
 from ._baselines import KCenterSelector, RandomSelector, StratifiedRandomSelector, k_center_greedy
 from ._budget import allocate_budget
 from ._class_balanced import ClassBalanced
+from ._dedup import DedupSelector, Deduplicated
 from ._select import make_selector, select
 from ._submodular import SubmodularSelector
 
 __all__ = ["select", "make_selector", "BaseSelector", "SubmodularSelector", "RandomSelector",
-           "StratifiedRandomSelector", "KCenterSelector", "ClassBalanced", "allocate_budget", "k_center_greedy"]
+           "StratifiedRandomSelector", "KCenterSelector", "ClassBalanced", "allocate_budget", "k_center_greedy",
+           "DedupSelector", "Deduplicated"]

@@ -61,6 +61,10 @@ class ClassBalanced(BaseSelector):
             raise ValidationError("initial_subset= works without a class budget; got class_budget="
                                   f"{self.policy!r}")
         if self.n_select is None and self.fraction is None:  # take the inner selector's size
+            inner_size = (getattr(self.selector, "n_select", None), getattr(self.selector, "fraction", None))
+            if inner_size == (None, None):
+                raise ValidationError("give exactly one of n_select or fraction (to ClassBalanced or to the "
+                                      "selector it wraps); got neither")
             wrapped = clone(self)
             wrapped.n_select, wrapped.fraction = self.selector.n_select, self.selector.fraction
             if wrapped.random_state is None:
