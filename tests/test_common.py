@@ -42,3 +42,24 @@ def test_the_checks_catch_a_broken_objective():
     finally:
         OBJECTIVES._entries.pop("liar")
     assert np.isfinite(1.0)
+
+
+@pytest.mark.parametrize("name", OBJECTIVES.names())
+def test_every_objective_runs_through_select_and_the_cli(name, tmp_path):
+    """Registering an objective is enough for select(method=...) and
+    `coreset select --objective` to run it."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    import coreset
+    from coreset.cli import app
+
+    X = (np.abs(testing.make_inputs(n=80)[2]) + 0.01).astype(np.float32)  # >= 0 for feature objectives
+    sel = coreset.select(X, n_select=8, method=name, random_state=0)
+    assert len(sel) == 8 and np.unique(sel.indices).size == 8
+    assert sel.weights.sum() == pytest.approx(80) and sel.meta["objective_name"] == name
+    np.save(tmp_path / "x.npy", X)
+    res = CliRunner().invoke(app, ["select", str(tmp_path / "x.npy"), "--n-select", "8", "--objective", name,
+                                   "-o", str(tmp_path / "o.npz"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert coreset.Selection.load(tmp_path / "o.npz").indices.tolist() == sel.indices.tolist()

@@ -151,3 +151,14 @@ def test_no_machine_paths_in_user_files():
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])/(work|tmp|root|home)/", text), f
+
+
+def test_objectives_table_is_generated_from_the_registry():
+    from coreset._registry import OBJECTIVES
+    from coreset.cli._docgen import extract_objectives, render_objectives
+
+    text = (ROOT / "docs" / "objectives.md").read_text(encoding="utf-8")
+    assert extract_objectives(text) == render_objectives(), (
+        "docs/objectives.md is out of date: run `python -m coreset.cli._docgen`")
+    for name in OBJECTIVES.names():
+        assert f"| `{name}` |" in text, name

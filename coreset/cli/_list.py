@@ -32,7 +32,11 @@ def registry_rows(family: str) -> list[dict]:
         cls = reg.get(name)
         row = {"name": name, "class": f"{cls.__module__.rsplit('._', 1)[0]}.{cls.__name__}", "summary": _summary(cls)}
         if family == "objectives":
-            row.update(inputs=getattr(cls, "inputs", "similarity"), monotone=getattr(cls, "monotone", None),
+            import inspect
+
+            flag = inspect.getattr_static(cls, "monotone", None)  # a descriptor: depends on parameters and data
+            row.update(inputs=getattr(cls, "inputs", "similarity"),
+                       monotone=flag if isinstance(flag, bool) or flag is None else "depends",
                        sparse=getattr(cls, "supports_sparse", None),
                        torch=any("to_torch" in k.__dict__ for k in cls.__mro__[:-1]
                                  if k.__name__ not in ("KernelObjective",)))
