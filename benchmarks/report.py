@@ -63,6 +63,46 @@ def quality_lines(doc):
     return "\n".join(out)
 
 
+def engine_table(doc):
+    lines = ["| case | optimizer | v1 fused s | v2 generic s | v2 / v1 | objective v1 | objective v2 |",
+             "|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        lines.append(f"| {r['case']} | {r['optimizer']} | {r['v1 (fused) s']:.3f} | {r['v2 (generic) s']:.3f} | "
+                     f"{r['v2 / v1 time']:.2f} | {r['v1 (fused) objective']:.2f} | {r['v2 (generic) objective']:.2f} |")
+    return "\n".join(lines)
+
+
+def objectives_table(docs):
+    lines = ["| objective | method | median s | rounds s | objective / faster peer | same picks as peer | "
+             "speedup vs faster peer |", "|---|---|---|---|---|---|---|"]
+    for doc in docs:
+        for obj, methods in doc["results"].items():
+            for name, r in methods.items():
+                if "seconds" not in r:
+                    continue
+                peer = r.get("faster_peer")
+                ratio = r.get("objective_ratio_vs_faster_peer")
+                same = r.get(f"overlap_vs_{peer}") if peer else None
+                speed = r.get("speedup_vs_faster_peer")
+                lines.append(f"| {obj} | {name} | {r['seconds']:.3f} | "
+                             f"{', '.join(f'{x:.2f}' for x in r.get('seconds_all', []))} | "
+                             f"{'' if ratio is None else f'{ratio:.6f}'} | {'' if same is None else same} | "
+                             f"{'' if speed is None else f'{speed:.1f}x'} ({peer}) |")
+    return "\n".join(lines)
+
+
+def dedup_table(doc):
+    lines = ["| N x d | threshold | search | seconds | graph s | peak RSS MB (X MB) | recall | precision | removed |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["results"]:
+        q, g = r["quality"], r["graph"]
+        search = "exact" if g.get("exact") else f"partitioned, {g.get('n_cells')} cells, n_probe {g.get('n_probe')}"
+        lines.append(f"| {r['n']:,} x {r['d']} | {r['threshold']} | {search} | {r['wall_seconds']:.1f} | "
+                     f"{r['timings']['graph']:.1f} | {r['peak_rss_fit_mb']:.0f} ({r['x_mb']:.0f}) | {q['recall']:.5f} | "
+                     f"{q['precision']:.3f} | {q['removed']:,} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--machine", default=default_machine_name())
@@ -81,6 +121,18 @@ def main(argv=None):
         print(scale_table(doc))
         print()
         print(quality_lines(doc))
+    e = RESULTS / f"engine-v2-{args.machine}.json"
+    if e.exists():
+        print("\nEngine v2 vs v1 (optimizer stage):\n")
+        print(engine_table(json.loads(e.read_text())))
+    objs = sorted(RESULTS.glob(f"objectives-*-{args.machine}.json"))
+    if objs:
+        print("\nObjectives vs peers:\n")
+        print(objectives_table([json.loads(o.read_text()) for o in objs]))
+    d = RESULTS / f"dedup-{args.machine}.json"
+    if d.exists():
+        print("\nDedup:\n")
+        print(dedup_table(json.loads(d.read_text())))
 
 
 if __name__ == "__main__":
