@@ -17,7 +17,26 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["check_objective", "check_optimizer", "check_selector", "make_inputs"]
+__all__ = ["check_objective", "check_optimizer", "check_selector", "make_inputs", "ProtocolOnly"]
+
+
+class ProtocolOnly:
+    """An objective seen only through the Objective protocol (``n``, ``value``,
+    ``gains``, ``update``): drives the optimizers' Python paths."""
+
+    def __init__(self, f):
+        self._f = f
+        self.n = f.n
+
+    def gains(self, candidates):
+        return self._f.gains(candidates)
+
+    def update(self, j):
+        self._f.update(j)
+
+    @property
+    def value(self):
+        return self._f.value
 
 
 def make_inputs(n=40, d=6, seed=0):
@@ -131,22 +150,7 @@ def check_optimizer(name: str, seed: int = 0) -> None:
     opt = OPTIMIZERS.create(name)
     assert getattr(opt, "name", None) == name, f"{type(opt).__name__}.name must be the registry name {name!r}"
 
-    class ProtocolOnly:  # facility location seen only through the protocol
-        def __init__(self):
-            self._f = FacilityLocation(S)
-            self.n = self._f.n
-
-        def gains(self, c):
-            return self._f.gains(c)
-
-        def update(self, j):
-            self._f.update(j)
-
-        @property
-        def value(self):
-            return self._f.value
-
-    for f in (FacilityLocation(S), ProtocolOnly()):
+    for f in (FacilityLocation(S), ProtocolOnly(FacilityLocation(S))):
         idx, gains = opt.maximize(f, 10, rng=np.random.default_rng(seed))
         assert idx.dtype == np.int64 and idx.size == 10 and np.unique(idx).size == 10, f"{name}: bad picks {idx}"
         assert ((idx >= 0) & (idx < 60)).all(), f"{name}: picks out of range"

@@ -7,27 +7,13 @@ import scipy.sparse as sp
 
 from coreset.exceptions import ValidationError
 from coreset.objectives import FacilityLocation
+from coreset.testing import ProtocolOnly as _ProtocolOnly
 from coreset.optimizers import LazyGreedy, NaiveGreedy, StochasticGreedy
 from coreset.similarity import dense_similarity, knn_graph
 
 
-class ProtocolOnly:
-    """Facility location seen only through the Objective protocol (no fused
-    kernels): drives the optimizers' generic path."""
-
-    def __init__(self, S):
-        self._f = FacilityLocation(S)
-        self.n = self._f.n
-
-    def gains(self, c):
-        return self._f.gains(c)
-
-    def update(self, j):
-        self._f.update(j)
-
-    @property
-    def value(self):
-        return self._f.value
+def ProtocolOnly(S):  # noqa: N802 - facility location seen only through the protocol
+    return _ProtocolOnly(FacilityLocation(S))
 
 
 def _random_sim(n, seed, d=5):

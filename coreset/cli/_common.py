@@ -12,7 +12,7 @@ import typer
 
 from ..exceptions import CoresetError
 
-__all__ = ["stderr_console", "stdout_console", "cli_errors", "logging_to_stderr", "jsonable", "fail"]
+__all__ = ["stderr_console", "stdout_console", "cli_errors", "logging_to_stderr", "jsonable", "fail", "check_output"]
 
 
 def stdout_console():
@@ -85,3 +85,28 @@ def jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def check_output(output, fmt_option, protected) -> str:
+    """Usage checks of ``--output`` (exit 2): a known format, not a folder, and
+    not one of the ``protected`` input files (INPUT, --labels, ...)."""
+    from .._io import FORMATS, format_for_path
+    from ..exceptions import CoresetError
+
+    if fmt_option is not None and fmt_option not in FORMATS:
+        raise typer.BadParameter(f"{fmt_option!r} is not a format; use one of {', '.join(FORMATS)}",
+                                 param_hint="'--format'")
+    try:
+        fmt = format_for_path(output, fmt_option)
+    except CoresetError:
+        raise typer.BadParameter(
+            f"cannot tell the index-file format from {output.suffix or 'no suffix'!r}; "
+            "use a .npz, .parquet, .npy or .txt suffix, or --format npz|parquet|npy|txt",
+            param_hint="'--output' / '--format'",
+        ) from None
+    if output.is_dir():
+        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
+    for flag, path in protected:
+        if path is not None and output.exists() and path.exists() and output.resolve() == path.resolve():
+            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint="'--output'")
+    return fmt

@@ -9,35 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._progress import ProgressReporter
 
 __all__ = ["dedup_command"]
 
 _IN, _DEDUP, _OUT = "Input", "Near duplicates", "Output"
-
-
-def _check_output(output: Path, fmt_option, protected) -> str:
-    """Usage checks of ``--output`` (exit 2): a known format, not a folder, not an input file."""
-    from .._io import FORMATS, format_for_path
-    from ..exceptions import CoresetError
-
-    if fmt_option is not None and fmt_option not in FORMATS:
-        raise typer.BadParameter(f"{fmt_option!r} is not a format; use one of {', '.join(FORMATS)}",
-                                 param_hint="'--format'")
-    try:
-        fmt = format_for_path(output, fmt_option)
-    except CoresetError:
-        raise typer.BadParameter(
-            f"cannot tell the index-file format from {output.suffix or 'no suffix'!r}; "
-            "use a .npz, .parquet, .npy or .txt suffix, or --format npz|parquet|npy|txt",
-            param_hint="'--output' / '--format'") from None
-    if output.is_dir():
-        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
-    for flag, path in protected:
-        if path is not None and output.exists() and path.exists() and output.resolve() == path.resolve():
-            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint="'--output'")
-    return fmt
 
 
 def dedup_command(
@@ -95,7 +72,7 @@ def dedup_command(
     >= --threshold (exact copies always group). The summary (N, kept, removed,
     groups, seconds) goes to stdout; progress and logs go to stderr.
     """
-    fmt = _check_output(output, format, [("INPUT", input), ("the --labels file", labels)])
+    fmt = check_output(output, format, [("INPUT", input), ("the --labels file", labels)])
     err = stderr_console()
     with cli_errors(debug), logging_to_stderr(err, debug=debug, quiet=quiet):
         folder = output.parent if str(output.parent) else Path(".")

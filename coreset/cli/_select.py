@@ -12,10 +12,10 @@ import typer
 
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import Opt, command, library_params
-from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._progress import ProgressReporter
 
-__all__ = ["select_command", "parse_n_neighbors", "check_output", "GROUPS"]
+__all__ = ["select_command", "parse_n_neighbors", "GROUPS"]
 
 DEFAULT_DATASET = "zipf"
 
@@ -167,31 +167,6 @@ OUTPUT = [
         "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")),
 ]
 GROUPS = (INPUT, SELECTION, COMPUTE, OUTPUT)
-
-
-def check_output(output: Path, fmt_option, protected) -> str:
-    """Usage checks of ``--output`` (exit 2): a known format, not a folder, and
-    not one of the ``protected`` input files (INPUT, --labels, ...)."""
-    from .._io import FORMATS, format_for_path
-    from ..exceptions import CoresetError
-
-    if fmt_option is not None and fmt_option not in FORMATS:
-        raise typer.BadParameter(f"{fmt_option!r} is not a format; use one of {', '.join(FORMATS)}",
-                                 param_hint="'--format'")
-    try:
-        fmt = format_for_path(output, fmt_option)
-    except CoresetError:
-        raise typer.BadParameter(
-            f"cannot tell the index-file format from {output.suffix or 'no suffix'!r}; "
-            "use a .npz, .parquet, .npy or .txt suffix, or --format npz|parquet|npy|txt",
-            param_hint="'--output' / '--format'",
-        ) from None
-    if output.is_dir():
-        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
-    for flag, path in protected:
-        if path is not None and output.exists() and path.exists() and output.resolve() == path.resolve():
-            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint="'--output'")
-    return fmt
 
 
 @command(*GROUPS)

@@ -29,7 +29,7 @@ from .._validation import (
 from ..exceptions import ValidationError
 from ..selection import Selection
 
-__all__ = ["BaseSelector", "Group", "GroupResult", "Progress"]
+__all__ = ["BaseSelector", "WrapperSelector", "Group", "GroupResult", "Progress"]
 
 
 class Progress:
@@ -199,3 +199,29 @@ class BaseSelector(BaseEstimator):
 
     def fit_transform(self, X, y=None, **fit_params):
         return self.fit(X, y, **fit_params).transform(X)
+
+
+class WrapperSelector(BaseSelector):
+    """A selector around another one (``self.selector``): ClassBalanced,
+    Deduplicated, GreeDi. Without a size of its own it takes the inner
+    selector's ``n_select`` / ``fraction`` (and ``random_state``)."""
+
+    def _fit_with_inner_size(self, X, y, fit_params):
+        """``self`` fitted with the inner selector's size, or None when this
+        wrapper has a size of its own."""
+        if self.n_select is not None or self.fraction is not None:
+            return None
+        inner_size = (getattr(self.selector, "n_select", None), getattr(self.selector, "fraction", None))
+        if inner_size == (None, None):
+            raise ValidationError(f"give exactly one of n_select or fraction (to {type(self).__name__} or to the "
+                                  "selector it wraps); got neither")
+        from sklearn.base import clone
+
+        wrapped = clone(self)
+        wrapped.n_select, wrapped.fraction = inner_size
+        if wrapped.random_state is None:
+            wrapped.random_state = getattr(self.selector, "random_state", None)
+        wrapped.fit(X, y, **fit_params)
+        self.__dict__.update({k: v for k, v in wrapped.__dict__.items() if k.endswith("_")})
+        return self
+

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
-
 from .._registry import CLASS_BUDGETS, check_name
 from ..exceptions import ValidationError
-from ._base import BaseSelector, GroupResult
+from ._base import BaseSelector, GroupResult, WrapperSelector
 from ._budget import allocate_budget
 
 __all__ = ["ClassBalanced"]
 
 
-class ClassBalanced(BaseSelector):
+class ClassBalanced(WrapperSelector):
     """Wrap ``selector`` so it selects within each class (a partition-matroid
     constraint), each class getting its budget from ``policy``
     (:func:`allocate_budget`: proportional, equal, tempered with ``alpha``,
@@ -60,19 +58,7 @@ class ClassBalanced(BaseSelector):
         if fit_params.get("initial_subset") is not None:
             raise ValidationError("initial_subset= works without a class budget; got class_budget="
                                   f"{self.policy!r}")
-        if self.n_select is None and self.fraction is None:  # take the inner selector's size
-            inner_size = (getattr(self.selector, "n_select", None), getattr(self.selector, "fraction", None))
-            if inner_size == (None, None):
-                raise ValidationError("give exactly one of n_select or fraction (to ClassBalanced or to the "
-                                      "selector it wraps); got neither")
-            wrapped = clone(self)
-            wrapped.n_select, wrapped.fraction = self.selector.n_select, self.selector.fraction
-            if wrapped.random_state is None:
-                wrapped.random_state = self.selector.random_state
-            wrapped.fit(X, y, **fit_params)
-            self.__dict__.update({k: v for k, v in wrapped.__dict__.items() if k.endswith("_")})
-            return self
-        return super().fit(X, y, **fit_params)
+        return self._fit_with_inner_size(X, y, fit_params) or super().fit(X, y, **fit_params)
 
     def _prepare(self, group, rng):
         new = type(self).__new__(type(self))

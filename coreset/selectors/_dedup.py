@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sklearn.base import clone
 
 from .._validation import as_embeddings
 from ..exceptions import ValidationError
 from ..selection import Selection
-from ._base import BaseSelector, Group, GroupResult, Progress
+from ._base import BaseSelector, Group, GroupResult, Progress, WrapperSelector
 from ._dedup_groups import check_dedup_params, find_duplicate_groups
 
 __all__ = ["DedupSelector", "Deduplicated"]
@@ -137,7 +136,7 @@ class DedupSelector(BaseSelector):
         return self
 
 
-class Deduplicated(BaseSelector):
+class Deduplicated(WrapperSelector):
     """Wrap ``selector`` so it selects among near-duplicate representatives.
 
     1. :func:`find_duplicate_groups` (the groups of :class:`DedupSelector`,
@@ -193,16 +192,7 @@ class Deduplicated(BaseSelector):
             raise ValidationError(f"selector must be a coreset selector that selects a given number of points; "
                                   f"got {type(self.selector).__name__}")
         check_dedup_params(self.threshold, self.metric, self.n_neighbors, self.exact, self.n_probe, self.device)
-        inner_size = (getattr(self.selector, "n_select", None), getattr(self.selector, "fraction", None))
-        if self.n_select is None and self.fraction is None and inner_size != (None, None):  # the inner's size
-            wrapped = clone(self)
-            wrapped.n_select, wrapped.fraction = inner_size
-            if wrapped.random_state is None:
-                wrapped.random_state = self.selector.random_state
-            wrapped.fit(X, y, **fit_params)
-            self.__dict__.update({k: v for k, v in wrapped.__dict__.items() if k.endswith("_")})
-            return self
-        return super().fit(X, y, **fit_params)
+        return self._fit_with_inner_size(X, y, fit_params) or super().fit(X, y, **fit_params)
 
     def _prepare(self, group, rng):
         new = type(self).__new__(type(self))
