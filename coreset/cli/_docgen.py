@@ -121,17 +121,7 @@ def extract_objectives(text: str) -> str:
 
 def update_file(path) -> bool:
     """Rewrite the generated block of ``path``; True when it changed."""
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{p}: no generated block (markers {BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n\n{render_reference()}\n{END}{tail}"
-    if new != text:
-        p.write_text(new, encoding="utf-8")
-        return True
-    return False
+    return _replace_block(path, BEGIN, render_reference)
 
 
 def extract_block(text: str) -> str:
