@@ -9,9 +9,10 @@ import pytest
 
 from coreset._registry import OBJECTIVES
 from coreset.exceptions import UnknownNameError, ValidationError
-from coreset.objectives import (Data, FacilityLocation, FeatureBased, GraphCut, LogDeterminant, Mixture, Objective,
-                                TorchMixture)
-from coreset.optimizers import LazyGreedy, NaiveGreedy
+from coreset.objectives import (Data, FacilityLocation, FeatureBased, GraphCut, KernelObjective, LogDeterminant,
+                                Mixture, Objective, TorchMixture)
+from coreset.objectives._mixture import KernelMixture, MixtureState
+from coreset.optimizers import LazyGreedy, ModularGreedy, NaiveGreedy, SampleGreedy
 from coreset.similarity import dense_similarity
 
 
@@ -158,6 +159,73 @@ def test_naive_equals_lazy_exactly(components, weights):
     np.testing.assert_array_equal(a[1], b[1])
 
 
+class _ProtocolMixture(Mixture):
+    """A Mixture subclass: left on the Python protocol path (the reference)."""
+
+
+def test_kernel_components_give_a_compiled_mixture():
+    X, S = _data(12, 3, 2)
+    m = Mixture(Data(features=X, similarity=S), components=["facility_location", GraphCut(lambda_=0.2),
+                                                            "feature_based"], weights=[1.0, 0.0, 2.0])
+    assert isinstance(m, KernelMixture) and isinstance(m, KernelObjective) and isinstance(m, Mixture)
+    assert isinstance(m.state, MixtureState) and m.is_bound
+    # children: the active components' own states (w > 0), in order
+    assert len(m.state.children) == 2 and m.state.children[0] is m.components[0].state
+    assert m.state.children[1] is m.components[2].state and m.state.weights.tolist() == [1.0, 2.0]
+    assert m.selected is m.state.selected
+    # configured, rebound, re-created from its parameters: the same choice again
+    assert type(m.bind(Data(features=X, similarity=S))) is KernelMixture
+    again = type(m)(**m.get_params())  # bound components: bound again
+    assert type(again) is KernelMixture and again.n == 12 and again.components[0] is m.components[0]
+    configured = type(m)(components=["facility_location", "graph_cut"])
+    assert type(configured) is Mixture and not configured.is_bound
+    assert not isinstance(Mixture(), KernelObjective)
+    # one component object twice (here also inside a nested mixture): the Python path, which refuses
+    # the second update of the same element rather than adding it twice
+    f = FacilityLocation(S)
+    for nested in (False, True):
+        twice = Mixture(components=[Mixture(components=[f, GraphCut(S)]) if nested else f, f])
+        assert type(twice) is Mixture
+        with pytest.raises(ValidationError, match="already in the set"):
+            twice.update(0)
+        f.reset()
+
+
+def test_compiled_mixture_keeps_children_consistent_copy_reset():
+    X, S = _data(12, 3, 2)
+    inner = Mixture(components=[FacilityLocation(S), GraphCut(S, lambda_=0.2)], weights=[1, 1])
+    m = Mixture(components=[inner, FeatureBased(X)], weights=[2.0, 1.0])
+    assert isinstance(inner, KernelMixture) and isinstance(m, KernelMixture)
+    idx, gains = LazyGreedy().maximize(m, 4)
+    want = 2.0 * (fl(S, idx) + gc(S, idx, 0.2)) + fb(X, idx)
+    assert m.value == pytest.approx(want) and m.state.total[0] == pytest.approx(want)
+    assert sum(gains) == pytest.approx(want)
+    for c in (inner, *inner.components, m.components[1]):
+        np.testing.assert_array_equal(np.flatnonzero(c.selected), np.sort(idx))
+    assert inner.components[1].value == pytest.approx(gc(S, idx, 0.2))
+    c = m.copy()
+    c.update(int(np.setdiff1d(np.arange(12), idx)[0]))
+    assert m.selected.sum() == 4 and c.selected.sum() == 5
+    assert inner.components[0].selected.sum() == 4 and c.components[0].components[0].selected.sum() == 5
+    assert c.state.children[0].children[0] is c.components[0].components[0].state
+    m.reset()
+    assert m.value == 0.0 and not m.selected.any() and m.state.total[0] == 0.0
+    assert not inner.components[0].selected.any() and m.state.children[0] is inner.state
+    assert LazyGreedy().maximize(m, 4)[0].tolist() == idx.tolist()
+
+
+@pytest.mark.parametrize("opt", [NaiveGreedy(), LazyGreedy(), ModularGreedy(), SampleGreedy()])
+def test_compiled_path_matches_the_protocol_path(opt):
+    X = np.abs(np.random.default_rng(7).standard_normal((200, 5)))
+    S = dense_similarity(X, "cosine")
+    data = Data(features=X, similarity=S)
+    kw = dict(components=["facility_location", GraphCut(lambda_=0.5), "feature_based"], weights=[1.0, 0.5, 2.0])
+    a = opt.maximize(Mixture(data, **kw), 25, rng=3)
+    b = opt.maximize(_ProtocolMixture(data, **kw), 25, rng=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-12, atol=0)
+
+
 def test_torch_matches_numba():
     pytest.importorskip("torch")
     X = np.abs(np.random.default_rng(6).standard_normal((300, 6)))
@@ -188,6 +256,7 @@ def test_to_torch_needs_every_component_to_have_one():
 
     X, S = _data(9)
     m = Mixture(components=[FacilityLocation(S), Plain(9)])
+    assert type(m) is Mixture and not isinstance(m, KernelObjective)  # the Python protocol path
     assert NaiveGreedy().maximize(m, 3)[0].size == 3
     with pytest.raises(ValidationError, match="no torch path"):
         Mixture(components=[FacilityLocation(S), Plain(9)]).to_torch("cpu")

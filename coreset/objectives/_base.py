@@ -5,7 +5,8 @@ Two levels, one protocol:
 * :class:`Objective` (a ``Protocol``): ``n``, ``value``, ``gains(candidates)``,
   ``update(j)``. Optimizers drive *any* object with these four in Python
   (one call per batch of gains). Torch objectives (the GPU path) and mixtures
-  are plain protocol objects.
+  with a protocol-only component are plain protocol objects (a mixture of
+  kernel objectives is a kernel objective itself: ``_mixture.py``).
 * :class:`KernelObjective` (a base class): the objective keeps its whole state
   in one ``state`` named tuple of numpy arrays, and registers two numba
   overloads for its state type::

@@ -1,27 +1,101 @@
 """Mixture: f(S) = sum_c w_c * f_c(S), a non-negative combination of objectives.
 
 A non-negative combination of submodular functions is submodular (and
-monotone when every component with w_c > 0 is). The mixture is a plain
-Objective-protocol object, not a :class:`KernelObjective`: the optimizers
-drive it through their Python path, one call per batch of candidates, and each
-component computes its batch in its own compiled kernel (``gains_many``).
+monotone when every component with w_c > 0 is).
 
-Gains are ``sum_c w_c * g_c`` summed in component order, each ``g_c`` exact and
-deterministic, and ``w * g`` and ``+`` are monotone under rounding, so stale
-gains stay exact upper bounds: lazy greedy returns what naive greedy returns.
+Two paths, chosen when the mixture is bound:
+
+* every component with w_c > 0 a bound :class:`KernelObjective` (nested
+  mixtures of those included): the mixture is one too (its class becomes
+  :class:`KernelMixture`, a subclass). Its ``state`` is a :class:`MixtureState`
+  holding the tuple of the components' own states and the weights; its
+  ``kernel_gain`` / ``kernel_update`` overloads loop over the child states
+  with ``numba.literal_unroll``, numba resolving each child's overload at
+  compile time, so the optimizers run their compiled loops on the mixture as
+  on any single objective. ``kernel_update`` adds ``j`` to each child as
+  ``commit`` does, so every child's ``selected`` / ``total`` stays its own.
+  (One component object used twice, directly or inside a nested mixture,
+  keeps the Python path, where its second ``update`` refuses the element as
+  before instead of adding it twice.)
+* otherwise (e.g. a torch or plain protocol component): a plain
+  Objective-protocol object; the optimizers drive it through their Python
+  path, one call per batch of candidates, and each component computes its
+  batch (``gains``).
+
+Gains are ``sum_c w_c * g_c`` summed in component order from 0.0 on both
+paths, each ``g_c`` exact and deterministic, and ``w * g`` and ``+`` are
+monotone under rounding, so stale gains stay exact upper bounds: lazy greedy
+returns what naive greedy returns.
 """
 
 from __future__ import annotations
 
 import copy as _copy
+from collections import namedtuple
 
 import numpy as np
+from numba import literal_unroll, types
+from numba.extending import overload
 
 from ..exceptions import ValidationError
-from ._base import knn_to_csr
+from ._base import KernelObjective, commit, gains_many, kernel_gain, kernel_update, knn_to_csr
 from ._graph_cut import MonotoneFlag
 
-__all__ = ["Mixture", "TorchMixture"]
+__all__ = ["Mixture", "KernelMixture", "MixtureState", "TorchMixture"]
+
+#: the compiled mixture's state: ``children`` the tuple of the active
+#: components' states (w_c > 0, in component order), ``weights`` their weights
+#: (float64, same order); ``selected`` / ``total`` the mixture's own
+MixtureState = namedtuple("MixtureState", "children weights selected total")
+
+
+def _is_state(state):
+    return isinstance(state, types.BaseNamedTuple) and state.instance_class is MixtureState
+
+
+@overload(kernel_gain, jit_options={"nogil": True})
+def _gain(state, j):
+    """sum_c w_c * kernel_gain(child_c, j), in component order from 0.0."""
+    if _is_state(state):
+        def impl(state, j):
+            children = state.children
+            w = state.weights
+            g = 0.0
+            k = 0
+            for child in literal_unroll(children):
+                g += w[k] * kernel_gain(child, j)
+                k += 1
+            return g
+        return impl
+
+
+@overload(kernel_update, jit_options={"nogil": True})
+def _update(state, j):
+    """Add j to every child as ``commit`` does (the child's ``selected`` /
+    ``total`` kept; ``commit`` itself is not called from here: a compiled
+    ``commit`` reaching itself for another type aborts with an unresolved
+    symbol); the weighted sum of the children's realised gains."""
+    if _is_state(state):
+        def impl(state, j):
+            children = state.children
+            w = state.weights
+            g = 0.0
+            k = 0
+            for child in literal_unroll(children):
+                gc = kernel_update(child, j)  # what ``commit`` does, inlined: it cannot call itself
+                child.selected[j] = True
+                child.total[0] += gc
+                g += w[k] * gc
+                k += 1
+            return g
+        return impl
+
+def _leaf_states(states):
+    out = []
+    for st in states:
+        out.extend(_leaf_states(st.children) if isinstance(st, MixtureState) else [st])
+    return out
+
 
 #: ``Mixture()``: representativeness (facility location on the similarity)
 #: plus coverage of the features (feature-based, sqrt), equally weighted
@@ -75,6 +149,8 @@ class Mixture:
     supports_sparse = False
 
     def __init__(self, data=None, *, components=None, weights=None):
+        if type(self) is KernelMixture:  # type(f)(...) / bind on a compiled mixture: start plain, choose again
+            self.__class__ = Mixture
         comps = DEFAULT_COMPONENTS if components is None else components
         if isinstance(comps, (str, bytes)) or not hasattr(comps, "__len__") or len(comps) == 0:
             raise ValidationError(f"components must be a non-empty list of objective names or instances; got {comps!r}")
@@ -117,6 +193,22 @@ class Mixture:
                 sel = getattr(c, "selected", None)
                 if sel is not None and np.any(sel):
                     raise ValidationError("components must start from the empty set; reset() them first")
+        self._choose_path()
+
+    def _choose_path(self):
+        """Bound with every active component a bound KernelObjective: become a
+        :class:`KernelMixture` (the optimizers' compiled loops); otherwise stay
+        a plain :class:`Mixture`. Subclasses of Mixture are left alone."""
+        if type(self) is not Mixture:
+            return
+        kernel = self.is_bound and all(isinstance(c, KernelObjective) and c.is_bound for _, c in self._active())
+        if kernel:
+            leaves = _leaf_states([c.state for _, c in self._active()])
+            kernel = len({id(st) for st in leaves}) == len(leaves)  # no state updated twice a step
+        if kernel:
+            selected = self.__dict__.pop("selected")
+            self.__class__ = KernelMixture
+            self._sync_state(selected, np.zeros(1, np.float64))
 
     # -- configuration -----------------------------------------------------------
     def get_params(self) -> dict:
@@ -225,6 +317,62 @@ class Mixture:
                 raise ValidationError(
                     f"mixture has no torch path: component {type(c).__name__} has none ({exc})") from None
         return TorchMixture(parts, self.n)
+
+
+class KernelMixture(Mixture, KernelObjective):
+    """A bound :class:`Mixture` whose active components are all bound
+    :class:`KernelObjective` s: the same function, with a :class:`MixtureState`
+    the optimizers' compiled loops run on. Made by ``Mixture(...)`` itself (not
+    meant to be built directly); ``selected`` is the state's. The state holds
+    the components' states as they were when it was built: reset or copy the
+    mixture, not a component on its own (that gives the component a new state
+    the mixture does not see)."""
+
+    @property
+    def selected(self) -> np.ndarray:
+        st = self.__dict__.get("state")
+        return None if st is None else st.selected
+
+    @property
+    def is_bound(self) -> bool:
+        return self.__dict__.get("state") is not None
+
+    def _sync_state(self, selected, total):
+        """(Re)build the state from the active components' current states."""
+        active = self._active()
+        self.state = MixtureState(tuple(c.state for _, c in active),
+                                  np.array([w for w, _ in active], np.float64), selected, total)
+
+    def gains(self, candidates) -> np.ndarray:
+        self._require_bound()
+        cands = np.ascontiguousarray(candidates, dtype=np.int64).ravel()
+        if cands.size and (cands.min() < 0 or cands.max() >= self.n):
+            raise ValidationError(f"candidates must be in [0, {self.n - 1}]; got {cands.min()}..{cands.max()}")
+        return gains_many(self.state, cands)
+
+    def update(self, index: int) -> float:
+        """Add ``index`` to every component; the realised (weighted) gain."""
+        self._require_bound()
+        j = int(index)
+        if not 0 <= j < self.n:
+            raise ValidationError(f"index must be in [0, {self.n - 1}]; got {j}")
+        if self.state.selected[j]:
+            raise ValidationError(f"element {j} is already in the set")
+        return float(commit(self.state, j))
+
+    def reset(self) -> None:
+        """Back to the empty set (every component; the state rebuilt on their new states)."""
+        self._require_bound()
+        for c in self.components:
+            c.reset()
+        self._sync_state(np.zeros(self.n, np.bool_), np.zeros(1, np.float64))
+
+    def copy(self) -> "KernelMixture":
+        """An independent copy (each component copied, data shared)."""
+        new = _copy.copy(self)
+        new.components = tuple(c.copy() for c in self.components)
+        new._sync_state(self.state.selected.copy(), self.state.total.copy())
+        return new
 
 
 class TorchMixture:
