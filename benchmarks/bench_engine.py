@@ -48,7 +48,8 @@ f = make()
 t = time.perf_counter()
 idx, gains = run(f, k, rng=np.random.default_rng(0))
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "objective": float(f.value), "first": idx[:5].tolist()}))
+import coreset
+print(json.dumps({"seconds": dt, "objective": float(f.value), "first": idx[:5].tolist(), "package": coreset.__file__}))
 """
 
 
@@ -73,9 +74,13 @@ def _cases(tmp: Path, quick: bool):
 
 def _run(src: Path, path: Path, opt: str, k: int) -> dict:
     env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}
+    # cwd outside both checkouts: `python -c` puts the cwd first on sys.path
     res = subprocess.run([sys.executable, "-c", WORKER, str(path), opt, str(k)], capture_output=True, text=True,
-                         env=env, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+                         env=env, check=True, cwd=path.parent)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if not Path(out["package"]).resolve().is_relative_to(src.resolve()):
+        raise RuntimeError(f"the worker imported {out['package']}, not the checkout under {src}")
+    return out
 
 
 def main():

@@ -64,6 +64,7 @@ def worker(args) -> dict:
     del Xw
     rec["warmup_seconds"] = time.perf_counter() - t
     rec["rss_after_warmup_mb"] = rss_mb()
+    rec["coreset_package"] = str(Path(coreset.__file__).resolve().parent.parent.name)  # which checkout ran
 
     t = time.perf_counter()
     X = make_zipf(n, d, n_classes=args.n_classes, random_state=0).X
