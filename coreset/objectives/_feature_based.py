@@ -6,7 +6,12 @@ The state keeps, per feature, the running column sum ``cur[u]`` and
 ``pcur[u] = phi(cur[u])``; a gain is ``sum_u w_u * (phi(cur[u] + x) - pcur[u])``
 over the candidate's non-zero features, a float64 sum in a fixed order, and
 the update computes the same terms in the same order, so the realised gain is
-bit-for-bit the gain naive and lazy greedy compared.
+bit-for-bit the gain naive and lazy greedy compared. On dense features with
+phi = sqrt or x / (1 + x) (correctly rounded, so a vector lane computes what a
+scalar does) the gain computes every term in one vectorised pass into the
+state's scratch row (0.0 for a zero feature), then adds them in order:
+the same sum (adding 0.0 to a sum that starts at 0.0 changes nothing), and
+the ordered additions, not the square roots, are then the cost.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ __all__ = ["FeatureBased", "TorchFeatureBased", "CONCAVE_FUNCS"]
 #: name -> code used in the kernels; all are concave, increasing, phi(0) = 0
 CONCAVE_FUNCS = {"sqrt": 0, "log": 1, "sigmoid": 2}
 
-FeatureBasedState = namedtuple(
-    "FeatureBasedState", "mode kind X indptr idx data w cur pcur selected total")
+#: ``wcp`` rows: 0 the weights, 1 ``cur``, 2 ``pcur`` = phi(cur), 3 scratch (one array, so a
+#: gain reads two arrays out of the state, X and wcp: each read is an atomic reference count)
+FeatureBasedState = namedtuple("FeatureBasedState", "mode kind X indptr idx data wcp selected total")
 
 
 def _is_state(state):
@@ -54,56 +60,87 @@ def phi_numpy(name: str, x: np.ndarray) -> np.ndarray:
     return x / (1.0 + x)
 
 
-@overload(kernel_gain, jit_options={"nogil": True})
+@njit(nogil=True, cache=True, inline="always")
+def _dense_gain(X, j, kind, wcp):
+    """The gain of dense row ``j`` for phi = sqrt (kind 0) or x / (1 + x) (kind 2): correctly
+    rounded vector operations, so every term is computed in one vectorised pass into the
+    scratch row (a zero feature's term 0.0), then added in order, branch-free (adding 0.0
+    changes no sum that starts at 0.0: it is never -0.0). The same sum as the scalar loop
+    (:func:`_gain_general`), bit for bit."""
+    d = X.shape[1]
+    if kind == 0:  # one loop per phi: a branch inside would keep it scalar
+        for u in range(d):
+            x = np.float64(X[j, u])
+            wcp[3, u] = wcp[0, u] * (math.sqrt(wcp[1, u] + x) - wcp[2, u]) if x != 0.0 else 0.0
+    else:
+        for u in range(d):
+            x = np.float64(X[j, u])
+            c = wcp[1, u] + x
+            wcp[3, u] = wcp[0, u] * (c / (1.0 + c) - wcp[2, u]) if x != 0.0 else 0.0
+    g = 0.0
+    for u in range(d):
+        g += wcp[3, u]
+    return g
+
+
+@njit(nogil=True, cache=True)
+def _gain_general(mode, kind, X, indptr, idx, data, wcp, j):
+    """The gain as a sum over the non-zero features, in order (sparse rows; log1p, whose
+    vector form may round differently from the scalar one)."""
+    g = 0.0
+    if mode == 0:
+        for u in range(X.shape[1]):
+            x = np.float64(X[j, u])
+            if x != 0.0:
+                g += wcp[0, u] * (_phi(kind, wcp[1, u] + x) - wcp[2, u])
+    else:
+        for p in range(indptr[j], indptr[j + 1]):
+            u = idx[p]
+            x = np.float64(data[p])
+            if x != 0.0:
+                g += wcp[0, u] * (_phi(kind, wcp[1, u] + x) - wcp[2, u])
+    return g
+
+
+@overload(kernel_gain, jit_options={"nogil": True}, inline="always")
 def _gain(state, j):
+    """Inlined into the optimizers' loops (a call would pass the whole state)."""
     if _is_state(state):
         def impl(state, j):
-            kind, w, cur, pcur = state.kind, state.w, state.cur, state.pcur
-            g = 0.0
-            if state.mode == 0:
-                row = state.X[j]
-                for u in range(row.shape[0]):
-                    x = np.float64(row[u])
-                    if x != 0.0:
-                        g += w[u] * (_phi(kind, cur[u] + x) - pcur[u])
-            else:
-                idx, data = state.idx, state.data
-                for p in range(state.indptr[j], state.indptr[j + 1]):
-                    u = idx[p]
-                    x = np.float64(data[p])
-                    if x != 0.0:
-                        g += w[u] * (_phi(kind, cur[u] + x) - pcur[u])
-            return g
+            if state.mode == 0 and state.kind != 1:
+                return _dense_gain(state.X, j, state.kind, state.wcp)
+            return _gain_general(state.mode, state.kind, state.X, state.indptr, state.idx, state.data, state.wcp, j)
         return impl
 
 
 @overload(kernel_update, jit_options={"nogil": True})
 def _update(state, j):
+    """Add row j to ``cur`` (and ``pcur``): the same terms, in the same order, as the gain."""
     if _is_state(state):
         def impl(state, j):
-            kind, w, cur, pcur = state.kind, state.w, state.cur, state.pcur
+            kind, wcp = state.kind, state.wcp
             g = 0.0
             if state.mode == 0:
-                row = state.X[j]
-                for u in range(row.shape[0]):
-                    x = np.float64(row[u])
+                X = state.X
+                for u in range(X.shape[1]):
+                    x = np.float64(X[j, u])
                     if x != 0.0:
-                        c = cur[u] + x
+                        c = wcp[1, u] + x
                         p = _phi(kind, c)
-                        g += w[u] * (p - pcur[u])
-                        cur[u] = c
-                        pcur[u] = p
+                        g += wcp[0, u] * (p - wcp[2, u])
+                        wcp[1, u] = c
+                        wcp[2, u] = p
             else:
                 idx, data = state.idx, state.data
                 for q in range(state.indptr[j], state.indptr[j + 1]):
                     u = idx[q]
                     x = np.float64(data[q])
                     if x != 0.0:
-                        c = cur[u] + x
+                        c = wcp[1, u] + x
                         p = _phi(kind, c)
-                        g += w[u] * (p - pcur[u])
-                        cur[u] = c
-                        pcur[u] = p
+                        g += wcp[0, u] * (p - wcp[2, u])
+                        wcp[1, u] = c
+                        wcp[2, u] = p
             return g
         return impl
 
@@ -225,14 +262,15 @@ class FeatureBased(KernelObjective):
 
     def _initial_state(self):
         mode, X, indptr, idx, data, n, d = self._arrays
-        return FeatureBasedState(mode, CONCAVE_FUNCS[self.concave_func], X, indptr, idx, data, self._w,
-                                 np.zeros(d, np.float64), np.zeros(d, np.float64), np.zeros(n, np.bool_),
-                                 np.zeros(1, np.float64))
+        wcp = np.zeros((4, d), np.float64)
+        wcp[0] = self._w
+        return FeatureBasedState(mode, CONCAVE_FUNCS[self.concave_func], X, indptr, idx, data, wcp,
+                                 np.zeros(n, np.bool_), np.zeros(1, np.float64))
 
     @property
     def cur(self) -> np.ndarray:
         """Per-feature sum over the current set."""
-        return self.state.cur
+        return self.state.wcp[1]
 
     def csr(self):
         import scipy.sparse as sp

@@ -29,7 +29,8 @@ from numba import njit, types
 from numba.extending import overload
 
 from .._validation import check_float
-from ._base import KernelObjective, kernel_gain, kernel_update, similarity_arrays
+from ._base import (KernelObjective, SimilarityArrays, _check_values, kernel_gain, kernel_update,
+                    similarity_arrays)
 
 __all__ = ["GraphCut"]
 
@@ -96,21 +97,104 @@ def max_asymmetry(S):
 
 
 @njit(cache=True, nogil=True)
-def _dense_sums(S):
-    """Row sums, column sums and diagonal in float64, rows summed in index order."""
+def is_symmetric(S):
+    """``S == S.T`` exactly (float comparison), without a transposed copy: pairs of
+    1024 x 1024 tiles compared in 16 x 16 micro-tiles (the transposed reads stay
+    in cache); stops at the first tile pair that differs."""
     n = S.shape[0]
+    for bi in range(0, n, 1024):
+        ie = min(bi + 1024, n)
+        for bj in range(bi, n, 1024):
+            je = min(bj + 1024, n)
+            bad = 0
+            for mi in range(bi, ie, 16):
+                mie = min(mi + 16, ie)
+                for mj in range(max(mi, bj), je, 16):
+                    mje = min(mj + 16, je)
+                    A = S[mi:mie, mj:mje]
+                    B = S[mj:mje, mi:mie]
+                    for r in range(A.shape[0]):
+                        a = A[r]
+                        for q in range(a.shape[0]):
+                            bad += a[q] != B[q, r]
+            if bad:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def dense_column_sums(S):
+    """(column sums in float64, rows added in index order; the number of entries < 0),
+    streaming the rows eight at a time (one pass over S). A NaN or inf entry makes
+    its column's sum non-finite. On a symmetric S the column sums are the row sums
+    bit for bit (the same numbers added in the same order)."""
+    n, m = S.shape
+    c = np.zeros(m, np.float64)
+    neg = 0
+    j = 0
+    while j + 8 <= n:
+        r0, r1, r2, r3 = S[j], S[j + 1], S[j + 2], S[j + 3]
+        r4, r5, r6, r7 = S[j + 4], S[j + 5], S[j + 6], S[j + 7]
+        ng = 0
+        for i in range(m):
+            a0, a1, a2, a3 = np.float64(r0[i]), np.float64(r1[i]), np.float64(r2[i]), np.float64(r3[i])
+            a4, a5, a6, a7 = np.float64(r4[i]), np.float64(r5[i]), np.float64(r6[i]), np.float64(r7[i])
+            c[i] = (((((((c[i] + a0) + a1) + a2) + a3) + a4) + a5) + a6) + a7
+            ng += ((a0 < 0.0) + (a1 < 0.0) + (a2 < 0.0) + (a3 < 0.0)
+                   + (a4 < 0.0) + (a5 < 0.0) + (a6 < 0.0) + (a7 < 0.0))
+        neg += ng
+        j += 8
+    while j < n:
+        r0 = S[j]
+        for i in range(m):
+            a0 = np.float64(r0[i])
+            c[i] += a0
+            neg += a0 < 0.0
+        j += 1
+    return c, neg
+
+
+@njit(cache=True, nogil=True)
+def dense_row_sums(S):
+    """Row sums in float64, each row summed in index order (eight rows at a time:
+    eight independent running sums)."""
+    n, m = S.shape
     r = np.zeros(n, np.float64)
-    c = np.zeros(n, np.float64)
-    d = np.empty(n, np.float64)
-    for j in range(n):
-        acc = 0.0
-        for i in range(n):
-            v = np.float64(S[j, i])
-            acc += v
-            c[i] += v
-        r[j] = acc
-        d[j] = np.float64(S[j, j])
-    return r, c, d
+    j = 0
+    while j + 8 <= n:
+        r0, r1, r2, r3 = S[j], S[j + 1], S[j + 2], S[j + 3]
+        r4, r5, r6, r7 = S[j + 4], S[j + 5], S[j + 6], S[j + 7]
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        for i in range(m):
+            s0 += np.float64(r0[i])
+            s1 += np.float64(r1[i])
+            s2 += np.float64(r2[i])
+            s3 += np.float64(r3[i])
+            s4 += np.float64(r4[i])
+            s5 += np.float64(r5[i])
+            s6 += np.float64(r6[i])
+            s7 += np.float64(r7[i])
+        r[j], r[j + 1], r[j + 2], r[j + 3] = s0, s1, s2, s3
+        r[j + 4], r[j + 5], r[j + 6], r[j + 7] = s4, s5, s6, s7
+        j += 8
+    while j < n:
+        row = S[j]
+        s = 0.0
+        for i in range(m):
+            s += np.float64(row[i])
+        r[j] = s
+        j += 1
+    return r
+
+
+def dense_checked(S, who):
+    """Validate a dense similarity (finite, non-negative: the messages of
+    :func:`similarity_arrays`) in one streaming pass that also returns its
+    column sums; the exact check runs only when the pass flags something."""
+    csum, neg = dense_column_sums(S)
+    if neg or not np.isfinite(csum).all():
+        _check_values(S, who)  # raises, unless only -0.0 entries or a float64 overflow of the sums
+    return csum
 
 
 @njit(cache=True, nogil=True)
@@ -173,11 +257,19 @@ class GraphCut(KernelObjective):
         self.lambda_ = check_float(lambda_, "lambda_", low=0.0)
         if similarity is None:
             return
-        a = self._arrays = similarity_arrays(similarity, "graph cut")
+        import scipy.sparse as sp
+
+        dense = not (sp.issparse(similarity) or isinstance(similarity, SimilarityArrays))
+        # dense: validated below, in the pass that sums the columns
+        a = self._arrays = similarity_arrays(similarity, "graph cut", check=not dense)
         self.n = n = a.n
         if a.mode == 0:
-            self.symmetric = max_asymmetry(a.S) == 0.0
-            self._rsum, self._csum, self._diag = _dense_sums(a.S)
+            S = a.S
+            self._csum = dense_checked(S, "graph cut") if dense else dense_column_sums(S)[0]
+            self.symmetric = is_symmetric(S)
+            # symmetric: the row sums are the column sums, bit for bit
+            self._rsum = self._csum if self.symmetric else dense_row_sums(S)
+            self._diag = np.array(S.diagonal(), dtype=np.float64)  # a copy: S.diagonal() is a read-only view
             self._t = (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, a.dtype))
         else:
             M = a.csr().copy()
