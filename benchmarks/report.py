@@ -81,9 +81,12 @@ def objectives_table(docs):
                 if "seconds" not in r:
                     continue
                 peer = r.get("faster_peer")
-                ratio = r.get("objective_ratio_vs_faster_peer")
+                if peer is None:  # the faster peer is the one we are least faster than
+                    peers = [k[len("speedup_vs_"):] for k in r if k.startswith("speedup_vs_") and r[k] is not None]
+                    peer = min(peers, key=lambda t: r[f"speedup_vs_{t}"]) if peers else None
+                ratio = r.get("objective_ratio_vs_faster_peer", r.get(f"objective_ratio_vs_{peer}"))
                 same = r.get(f"overlap_vs_{peer}") if peer else None
-                speed = r.get("speedup_vs_faster_peer")
+                speed = r.get("speedup_vs_faster_peer", r.get(f"speedup_vs_{peer}"))
                 lines.append(f"| {obj} | {name} | {r['seconds']:.3f} | "
                              f"{', '.join(f'{x:.2f}' for x in r.get('seconds_all', []))} | "
                              f"{'' if ratio is None else f'{ratio:.6f}'} | {'' if same is None else same} | "
