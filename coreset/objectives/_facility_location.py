@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.extending import overload
 
 from ._base import KernelObjective, kernel_gain, kernel_update, similarity_arrays
@@ -27,23 +27,33 @@ def _is_state(state):
     return isinstance(state, types.BaseNamedTuple) and state.instance_class is FacilityLocationState
 
 
-@overload(kernel_gain, jit_options={"fastmath": {"reassoc", "nsz"}, "nogil": True})
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _gain_dense(row, cur):
+    g = 0.0
+    for i in range(row.shape[0]):
+        g += max(np.float64(row[i]) - cur[i], 0.0)
+    return g
+
+
+@njit(cache=True, nogil=True)
+def _gain_sparse(lo, hi, idx, data, cur):
+    g = 0.0
+    for p in range(lo, hi):
+        d = np.float64(data[p]) - cur[idx[p]]
+        if d > 0.0:
+            g += d
+    return g
+
+
+# inlined into the optimizer loops, so the state's field reads need no reference
+# counting per gain; the sums run in the two helpers (the dense one with fastmath)
+@overload(kernel_gain, jit_options={"nogil": True}, inline="always")
 def _gain(state, j):
     if _is_state(state):
         def impl(state, j):
-            cur = state.cur
-            g = 0.0
             if state.mode == 0:
-                row = state.S[j]
-                for i in range(row.shape[0]):
-                    g += max(np.float64(row[i]) - cur[i], 0.0)
-            else:
-                idx, data = state.idx, state.data
-                for p in range(state.indptr[j], state.indptr[j + 1]):
-                    d = np.float64(data[p]) - cur[idx[p]]
-                    if d > 0.0:
-                        g += d
-            return g
+                return _gain_dense(state.S[j], state.cur)
+            return _gain_sparse(state.indptr[j], state.indptr[j + 1], state.idx, state.data, state.cur)
         return impl
 
 
