@@ -50,6 +50,7 @@ __all__ = [
     "SimilarityArrays",
     "similarity_arrays",
     "knn_to_csr",
+    "csr_positions",
 ]
 
 
@@ -208,6 +209,16 @@ def knn_to_csr(indices: np.ndarray, similarities: np.ndarray):
     return G.T.tocsr()
 
 
+def csr_positions(torch, indptr, cands, device):
+    """(entry positions, candidate slot of each) of the CSR rows ``cands``."""
+    starts, ends = indptr[cands], indptr[cands + 1]
+    lengths = ends - starts
+    slot = torch.repeat_interleave(torch.arange(cands.numel(), device=device), lengths)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    pos = starts[slot] + torch.arange(slot.numel(), device=device) - offsets[slot]
+    return pos, slot
+
+
 # ---------------------------------------------------------------- base class
 class KernelObjective:
     """Base of the objectives with numba kernels (see the module doc).
@@ -296,7 +307,7 @@ class KernelObjective:
 
     def gains(self, candidates) -> np.ndarray:
         self._require_bound()
-        cands = np.ascontiguousarray(candidates, dtype=np.int64)
+        cands = np.ascontiguousarray(candidates, dtype=np.int64).ravel()
         if cands.size and (cands.min() < 0 or cands.max() >= self.n):
             raise ValidationError(f"candidates must be in [0, {self.n - 1}]; got {cands.min()}..{cands.max()}")
         return gains_many(self.state, cands)

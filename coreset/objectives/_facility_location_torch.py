@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._device import import_torch
+from ._base import csr_positions
 from ._facility_location import FacilityLocation
 
 __all__ = ["TorchFacilityLocation"]
@@ -45,16 +46,6 @@ class TorchFacilityLocation:
     def value(self) -> float:
         return float(self.cur.sum().item())
 
-    def _rows(self, cands):
-        """(entry positions, their candidate slot) of the CSR rows of ``cands``."""
-        torch = self._torch
-        starts, ends = self.indptr[cands], self.indptr[cands + 1]
-        lengths = ends - starts
-        slot = torch.repeat_interleave(torch.arange(cands.numel(), device=self.device), lengths)
-        offsets = torch.cumsum(lengths, 0) - lengths
-        pos = starts[slot] + torch.arange(slot.numel(), device=self.device) - offsets[slot]
-        return pos, slot
-
     def gains(self, candidates) -> np.ndarray:
         torch = self._torch
         cands = torch.as_tensor(np.asarray(candidates, dtype=np.int64), device=self.device)
@@ -62,7 +53,7 @@ class TorchFacilityLocation:
             if self.dense:
                 out = (self.S[cands].double() - self.cur).clamp_min_(0).sum(1)
             else:
-                pos, slot = self._rows(cands)
+                pos, slot = csr_positions(torch, self.indptr, cands, self.device)
                 vals = (self.data[pos] - self.cur[self.idx[pos]]).clamp_min_(0)
                 out = torch.zeros(cands.numel(), dtype=torch.float64, device=self.device).index_add_(0, slot, vals)
         return out.cpu().numpy()

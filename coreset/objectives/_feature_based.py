@@ -25,7 +25,7 @@ from numba.extending import overload
 
 from .._device import import_torch
 from ..exceptions import ValidationError
-from ._base import Data, KernelObjective, kernel_gain, kernel_update
+from ._base import Data, KernelObjective, csr_positions, kernel_gain, kernel_update
 
 __all__ = ["FeatureBased", "TorchFeatureBased", "CONCAVE_FUNCS"]
 
@@ -293,16 +293,6 @@ class FeatureBased(KernelObjective):
     def to_torch(self, device: str = "cuda"):
         self._require_bound()
         return TorchFeatureBased(self, device)
-
-
-def csr_positions(torch, indptr, cands, device):
-    """(entry positions, candidate slot of each) of the CSR rows ``cands``."""
-    starts, ends = indptr[cands], indptr[cands + 1]
-    lengths = ends - starts
-    slot = torch.repeat_interleave(torch.arange(cands.numel(), device=device), lengths)
-    offsets = torch.cumsum(lengths, 0) - lengths
-    pos = starts[slot] + torch.arange(slot.numel(), device=device) - offsets[slot]
-    return pos, slot
 
 
 class TorchFeatureBased:

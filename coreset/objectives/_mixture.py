@@ -38,7 +38,7 @@ from numba import literal_unroll, types
 from numba.extending import overload
 
 from ..exceptions import ValidationError
-from ._base import KernelObjective, commit, gains_many, kernel_gain, kernel_update, knn_to_csr
+from ._base import KernelObjective, kernel_gain, kernel_update, knn_to_csr
 from ._graph_cut import MonotoneFlag
 
 __all__ = ["Mixture", "KernelMixture", "MixtureState", "TorchMixture"]
@@ -343,22 +343,9 @@ class KernelMixture(Mixture, KernelObjective):
         self.state = MixtureState(tuple(c.state for _, c in active),
                                   np.array([w for w, _ in active], np.float64), selected, total)
 
-    def gains(self, candidates) -> np.ndarray:
-        self._require_bound()
-        cands = np.ascontiguousarray(candidates, dtype=np.int64).ravel()
-        if cands.size and (cands.min() < 0 or cands.max() >= self.n):
-            raise ValidationError(f"candidates must be in [0, {self.n - 1}]; got {cands.min()}..{cands.max()}")
-        return gains_many(self.state, cands)
-
-    def update(self, index: int) -> float:
-        """Add ``index`` to every component; the realised (weighted) gain."""
-        self._require_bound()
-        j = int(index)
-        if not 0 <= j < self.n:
-            raise ValidationError(f"index must be in [0, {self.n - 1}]; got {j}")
-        if self.state.selected[j]:
-            raise ValidationError(f"element {j} is already in the set")
-        return float(commit(self.state, j))
+    # the Objective protocol on the compiled state: KernelObjective's, ahead of Mixture's Python path
+    gains = KernelObjective.gains
+    update = KernelObjective.update
 
     def reset(self) -> None:
         """Back to the empty set (every component; the state rebuilt on their new states)."""

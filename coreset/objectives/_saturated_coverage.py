@@ -19,8 +19,7 @@ from numba.extending import overload
 
 from .._device import import_torch
 from .._validation import check_float
-from ._base import KernelObjective, kernel_gain, kernel_update, similarity_arrays
-from ._feature_based import csr_positions
+from ._base import KernelObjective, csr_positions, kernel_gain, kernel_update, similarity_arrays
 
 __all__ = ["SaturatedCoverage", "TorchSaturatedCoverage"]
 
