@@ -22,11 +22,13 @@ from .selection import Selection  # noqa: E402
 __all__ = [
     "__version__",
     "select",
+    "select_stream",
     "SubmodularSelector",
     "RandomSelector",
     "StratifiedRandomSelector",
     "KCenterSelector",
     "ClassBalanced",
+    "GreeDi",
     "Selection",
     "CoresetError",
     "ValidationError",
@@ -39,12 +41,16 @@ __all__ = [
 
 
 def __getattr__(name):  # lazy: keeps `import coreset` free of numba/torch/faiss
+    if name == "select_stream":
+        from ._stream import select_stream
+
+        return select_stream
     if name in ("select", "SubmodularSelector", "RandomSelector", "StratifiedRandomSelector", "KCenterSelector",
-                "ClassBalanced"):
+                "ClassBalanced", "GreeDi"):
         from . import selectors
 
         return getattr(selectors, name)
-    if name in ("similarity", "objectives", "optimizers", "selectors", "data", "testing"):
+    if name in ("similarity", "objectives", "optimizers", "selectors", "data", "testing", "pipelines", "executors"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -8,7 +8,8 @@ import re
 
 from .exceptions import BackendUnavailableError, ValidationError
 
-__all__ = ["import_torch", "import_faiss", "faiss_num_gpus", "torch_cuda_available", "parse_device"]
+__all__ = ["import_torch", "import_faiss", "faiss_num_gpus", "torch_cuda_available", "parse_device", "resolve_device",
+           "PRECISIONS", "check_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,31 @@ def parse_device(device) -> str:
     if not isinstance(device, str) or not _DEVICE_RE.match(device):
         raise ValidationError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     return device
+
+
+def resolve_device(device) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; an explicit
+    ``"cuda[:N]"`` without one is a :class:`BackendUnavailableError` (never a
+    silent CPU run)."""
+    device = parse_device(device)
+    if device == "auto":
+        return "cuda" if torch_cuda_available() else "cpu"
+    if device.startswith("cuda") and not torch_cuda_available():
+        raise BackendUnavailableError(f"device={device!r} asks for a GPU but torch sees none; use device='cpu'")
+    return device
+
+
+#: precisions of the kNN similarity matmul (accumulation is always fp32)
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def check_precision(precision, device: str | None = None) -> str:
+    """Validate ``precision``; half precisions need a CUDA ``device`` (on the CPU
+    they are slower than fp32 and would only lose recall)."""
+    if precision not in PRECISIONS:
+        raise ValidationError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
+    if precision != "fp32" and device is not None and not device.startswith("cuda"):
+        raise ValidationError(
+            f"precision={precision!r} applies to the kNN matmul on a CUDA device; the device here is "
+            f"{device!r}: use precision='fp32' (the default) on the CPU")
+    return precision

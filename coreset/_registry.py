@@ -14,7 +14,7 @@ from .exceptions import UnknownNameError, ValidationError
 
 __all__ = [
     "Registry", "OBJECTIVES", "OPTIMIZERS", "SELECTORS", "METRICS", "BACKENDS", "CLASS_BUDGETS", "METHODS",
-    "check_name",
+    "check_name", "EXECUTORS",
 ]
 
 
@@ -85,6 +85,7 @@ OPTIMIZERS = Registry("optimizer", {
     "stochastic_greedy": "coreset.optimizers._stochastic:StochasticGreedy",
     "modular": "coreset.optimizers._modular:ModularGreedy",
     "sample": "coreset.optimizers._sample:SampleGreedy",
+    "sieve_streaming": "coreset.optimizers._sieve:SieveStreaming",
 })
 
 #: selection methods: "submodular" maximises an objective (any objective name
@@ -95,6 +96,16 @@ SELECTORS = Registry("method", {
     "stratified_random": "coreset.selectors._baselines:StratifiedRandomSelector",
     "k_center_greedy": "coreset.selectors._baselines:KCenterSelector",
     "dedup": "coreset.selectors._dedup:DedupSelector",
+    "el2n": "coreset.selectors._scores:EL2NSelector",
+    "grand": "coreset.selectors._scores:GraNdSelector",
+    "forgetting": "coreset.selectors._scores:ForgettingSelector",
+    "uncertainty": "coreset.selectors._scores:UncertaintySelector",
+})
+
+#: where GreeDi's partition tasks run (coreset/executors)
+EXECUTORS = Registry("executor", {
+    "local": "coreset.executors._base:LocalExecutor",
+    "ray": "coreset.executors._ray:RayExecutor",
 })
 
 
@@ -114,4 +125,4 @@ class _Methods:
 METHODS = _Methods()
 METRICS = ("cosine", "euclidean", "inner_product", "precomputed")
 BACKENDS = ("auto", "faiss", "torch")
-CLASS_BUDGETS = ("proportional", "equal", "tempered")
+CLASS_BUDGETS = ("proportional", "equal", "tempered", "error")

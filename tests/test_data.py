@@ -36,7 +36,7 @@ def test_digits_lt_is_long_tailed_with_balanced_test():
 
 
 def test_registry():
-    assert set(DATASETS) == {"zipf", "digits-lt"}
+    assert {"zipf", "digits-lt"} <= set(DATASETS)
     assert load_dataset("digits-lt").name == "digits-lt"
     with pytest.raises(UnknownNameError, match="did you mean 'zipf'"):
         load_dataset("zip")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._dedup import dedup_command
+from ._embed import embed_command
 from ._inspect import inspect_command
 from ._list import list_command
 from ._select import select_command
@@ -46,6 +47,7 @@ def _root(
 app.command("select")(select_command)
 app.command("inspect")(inspect_command)
 app.command("dedup")(dedup_command)
+app.command("embed")(embed_command)
 app.command("list")(list_command)
 
 
@@ -54,18 +56,24 @@ def datasets_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ):
     """List the embedded datasets (usable as `coreset select --dataset NAME`)."""
+    # n_train / n_test: training points and balanced test points; imbalance: largest /
+    # smallest training class (seed 0). Static numbers from the registry: nothing is generated.
     from ..data import DATASETS
 
+    rows = {name: {"description": info.description, "n_train": info.n_train, "n_test": info.n_test,
+                   "n_classes": info.n_classes, "dims": info.n_features, "imbalance": round(info.imbalance, 1)}
+            for name, info in DATASETS.items()}
     if as_json:
-        typer.echo(json.dumps({name: desc for name, (_, desc) in DATASETS.items()}))
+        typer.echo(json.dumps(rows))
         return
     from rich.table import Table
 
     from ._common import stdout_console
 
-    t = Table("name", "description", box=None, pad_edge=False)
-    for name, (_, desc) in DATASETS.items():
-        t.add_row(name, desc)
+    t = Table("name", "n_train", "n_test", "classes", "dims", "imbalance", "description", box=None, pad_edge=False)
+    for name, r in rows.items():
+        t.add_row(name, f"{r['n_train']:,}", f"{r['n_test']:,}", str(r["n_classes"]), str(r["dims"]),
+                  f"{r['imbalance']:g}", r["description"])
     stdout_console().print(t)
 
 

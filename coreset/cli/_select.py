@@ -166,7 +166,40 @@ OUTPUT = [
     Opt("debug", bool, False, P(
         "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")),
 ]
-GROUPS = (INPUT, SELECTION, COMPUTE, OUTPUT)
+_DIST = "Distributed (GreeDi)"
+DISTRIBUTED = [
+    Opt("partitions", Optional[int], None, P(
+        "--partitions", metavar="N", rich_help_panel=_DIST, show_default=False,
+        help="Select with GreeDi: split the points into N partitions (1 to the number of points), select "
+             "in each in parallel, merge. See docs/distributed.md.")),
+    Opt("executor", str, "local", P(
+        "--executor", metavar="local|ray", rich_help_panel=_DIST,
+        help="Where the partitions run (with --partitions): local (this process) or ray.")),
+    Opt("ray_address", Optional[str], None, P(
+        "--ray-address", metavar="ADDR", rich_help_panel=_DIST, show_default=False,
+        help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting a local one.")),
+    Opt("partition_by", str, "random", P(
+        "--partition-by", metavar="random|kmeans", rich_help_panel=_DIST,
+        help="How points are split (with --partitions): random, or FAISS k-means clusters.")),
+]
+_STREAM = "Streaming"
+STREAM = [
+    Opt("stream", bool, False, P(
+        "--stream", rich_help_panel=_STREAM,
+        help="One pass over INPUT (.npy or .parquet) in chunks with bounded memory (Sieve-Streaming++ on "
+             "facility location against a seeded reservoir); see docs/streaming.md.")),
+    Opt("chunk_size", int, 65536, P(
+        "--chunk-size", metavar="N", rich_help_panel=_STREAM, help="Rows read at a time (with --stream).")),
+    Opt("reservoir", int, 10000, P(
+        "--reservoir", metavar="R", rich_help_panel=_STREAM,
+        help="Rows drawn (seeded, uniform) as the ground set coverage is measured on (with --stream).")),
+    Opt("checkpoint", Optional[Path], None, P(
+        "--checkpoint", metavar="PATH", rich_help_panel=_STREAM, show_default=False,
+        help="Save the stream's state here and resume from it when it exists (with --stream).")),
+    Opt("checkpoint_every", int, 10, P(
+        "--checkpoint-every", metavar="M", rich_help_panel=_STREAM, help="Chunks between checkpoints.")),
+]
+GROUPS = (INPUT, SELECTION, COMPUTE, DISTRIBUTED, STREAM, OUTPUT)
 
 
 @command(*GROUPS)
@@ -196,6 +229,9 @@ def select_command(v: dict):
     objective_params = _parse_objective_params(v["objective_param"])
     if objective_params:
         params["objective_params"] = objective_params
+    greedi = _greedi_options(v)
+    if _stream_options(v, params):
+        return _select_stream(v, fmt)
 
     err = stderr_console()
     with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
@@ -219,8 +255,12 @@ def select_command(v: dict):
 
             import coreset
 
-            sel = coreset.select(X, y=y, random_state=v["seed"],
-                                 callback=reporter.callback if reporter.enabled else None, **params)
+            if greedi is not None:
+                sel = _select_greedi(X, y, input, params, greedi, v["seed"],
+                                     reporter.callback if reporter.enabled else None)
+            else:
+                sel = coreset.select(X, y=y, random_state=v["seed"],
+                                     callback=reporter.callback if reporter.enabled else None, **params)
             timings = dict(sel.meta.get("timings") or {})
             timings["read"] = t_read
             sel = sel.with_meta(input=source, input_fingerprint=fingerprint, timings=timings)
@@ -231,6 +271,130 @@ def select_command(v: dict):
         wall = time.perf_counter() - t_wall
 
     summary = _summary(sel, X, y, output, fmt, t_read, t_write, wall)
+    if v["as_json"]:
+        typer.echo(json.dumps(jsonable(summary)))
+    else:
+        _print_summary(summary)
+
+
+def _greedi_options(v: dict):
+    """GreeDi's settings from --partitions / --executor / --ray-address /
+    --partition-by, or None without --partitions (usage errors exit 2)."""
+    if v["partitions"] is None:
+        for name, flag, default in (("executor", "--executor", "local"), ("ray_address", "--ray-address", None),
+                                    ("partition_by", "--partition-by", "random")):
+            if v[name] != default:
+                raise typer.BadParameter(f"{flag} applies with --partitions", param_hint=f"'{flag}'")
+        return None
+    if v["partitions"] < 1:
+        raise typer.BadParameter(f"must be >= 1; got {v['partitions']}", param_hint="'--partitions'")
+    if v["executor"] not in ("local", "ray"):
+        raise typer.BadParameter(f"choose local or ray; got {v['executor']!r}", param_hint="'--executor'")
+    if v["partition_by"] not in ("random", "kmeans"):
+        raise typer.BadParameter(f"choose random or kmeans; got {v['partition_by']!r}", param_hint="'--partition-by'")
+    if v["ray_address"] is not None and v["executor"] != "ray":
+        raise typer.BadParameter("--ray-address applies with --executor ray", param_hint="'--ray-address'")
+    return {"n_partitions": v["partitions"], "executor": v["executor"], "ray_address": v["ray_address"],
+            "partition": v["partition_by"], "column": v["column"]}
+
+
+def _select_greedi(X, y, input, params, greedi, seed, callback):
+    """GreeDi around the selector ``select`` would run; a ``.npy`` INPUT is
+    passed by path, so the partitions read their own rows."""
+    from ..selectors import make_selector
+    from ..selectors._greedi import GreeDi
+
+    params = dict(params)
+    size = {"n_select": params.pop("n_select", None), "fraction": params.pop("fraction", None)}
+    budget = {k: params.pop(k) for k in ("class_budget", "alpha", "min_per_class") if k in params}
+    inner = make_selector(random_state=seed, n_samples=int(X.shape[0]), **params)
+    column = greedi.pop("column")
+    source = input if input is not None and input.suffix.lower() == ".npy" else X
+    model = GreeDi(inner, **greedi, random_state=seed, **size, **budget,
+                   column=column if source is input else None)
+    return model.fit(source, y, callback=callback).selection_
+
+
+def _stream_options(v: dict, params: dict) -> bool:
+    """Usage checks of the streaming options; True when --stream is set."""
+    given = [f"--{k.replace('_', '-')}" for k, d in (("chunk_size", 65536), ("reservoir", 10000),
+                                                      ("checkpoint", None), ("checkpoint_every", 10)) if v[k] != d]
+    if not v["stream"]:
+        if given:
+            raise typer.BadParameter(f"{', '.join(given)} apply with --stream", param_hint=f"'{given[0]}'")
+        return False
+    if v["input"] is None:
+        raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet)", param_hint="'--stream'")
+    if v["n_select"] is None:
+        raise typer.BadParameter("--stream needs --n-select (the stream's length is not known up front)",
+                                 param_hint="'--n-select'")
+    extra = sorted(set(params) - {"n_select", "objective"})
+    if extra or v["labels"] is not None or v["labels_column"] is not None or v.get("partitions") is not None:
+        names = [f"--{k.replace('_', '-')}" for k in extra] or ["--labels"]
+        raise typer.BadParameter(f"{', '.join(names)} do not apply with --stream", param_hint="'--stream'")
+    for name, low in (("chunk_size", 1), ("reservoir", 1), ("checkpoint_every", 1)):
+        if v[name] < low:
+            raise typer.BadParameter(f"must be >= {low}; got {v[name]}", param_hint=f"'--{name.replace('_', '-')}'")
+    return True
+
+
+class _StreamBar:
+    """The stream's progress bar: rows, rows/s and the running objective estimate."""
+
+    objective = float("nan")
+
+    def __init__(self, console, enabled):
+        self.progress = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("stream"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[rate]} rows/s  objective {task.fields[obj]}"),
+                                     TimeElapsedColumn(), console=console, transient=True)
+            self.task = self.progress.add_task("stream", total=None, rate="-", obj="-")
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage, done, total):
+        if self.progress is not None:
+            rate = done / max(time.perf_counter() - self.t0, 1e-9)
+            self.progress.update(self.task, completed=done, total=total, rate=f"{rate:,.0f}",
+                                 obj=f"{self.objective:.6g}")
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False
+
+
+def _select_stream(v: dict, fmt: str) -> None:
+    import coreset
+
+    err = stderr_console()
+    output = v["output"]
+    with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
+        folder = output.parent if str(output.parent) else Path(".")
+        if not folder.is_dir():
+            fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
+        t_wall = time.perf_counter()
+        with _StreamBar(err, not v["quiet"] and err.is_terminal) as bar:
+            sel = coreset.select_stream(v["input"], v["n_select"], objective=v["objective"],
+                                        chunk_size=v["chunk_size"], reservoir=v["reservoir"],
+                                        random_state=v["seed"], checkpoint=v["checkpoint"],
+                                        checkpoint_every=v["checkpoint_every"], callback=bar, column=v["column"])
+        sel = sel.with_meta(input=v["input"].name)
+        t0 = time.perf_counter()
+        sel.save(output, format=fmt)
+        t_write = time.perf_counter() - t0
+        wall = time.perf_counter() - t_wall
+    from types import SimpleNamespace
+
+    shape_only = SimpleNamespace(shape=(int(sel.meta["n_samples"]), int(sel.meta["n_features"])))
+    summary = _summary(sel, shape_only, None, output, fmt, 0.0, t_write, wall)
     if v["as_json"]:
         typer.echo(json.dumps(jsonable(summary)))
     else:

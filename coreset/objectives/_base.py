@@ -204,8 +204,23 @@ def knn_to_csr(indices: np.ndarray, similarities: np.ndarray):
     import scipy.sparse as sp
 
     n, k = indices.shape
+    cols = np.asarray(indices).ravel()
+    vals = np.asarray(similarities).ravel()
     rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    G = sp.csr_matrix((np.asarray(similarities).ravel(), (rows, np.asarray(indices).ravel())), shape=(n, n))
+    if cols.size and 0 <= cols.min() and cols.max() < n:
+        # the transpose built directly: a stable sort by neighbour keeps each
+        # row's columns (the points covered) ascending, as scipy's COO -> CSR
+        # -> transpose -> CSR would; scipy's path is kept for repeated pairs
+        # (which it sums) and for out-of-range indices (which it rejects)
+        order = np.argsort(cols.astype(np.uint16) if n <= 2**16 else cols, kind="stable")  # uint16: radix sort
+        r, c = cols[order], rows[order]
+        if not ((r[1:] == r[:-1]) & (c[1:] == c[:-1])).any():
+            indptr = np.zeros(n + 1, np.int64)
+            np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
+            G = sp.csr_matrix((vals[order], c.astype(np.int32 if n < 2**31 else np.int64), indptr), shape=(n, n))
+            G.has_sorted_indices = True
+            return G
+    G = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return G.T.tocsr()
 
 

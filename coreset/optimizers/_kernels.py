@@ -45,6 +45,39 @@ def _sift_down(keys, ids, size, pos):
 
 
 @njit(cache=True, nogil=True)
+def _replace_top(keys, ids, size, key, idx):
+    """Put (key, idx) in place of the top of the heap ``keys[:size]`` (Floyd's
+    bottom-up way: move the hole down along the better child to a leaf, one
+    comparison per level, then sift the new entry up; a re-evaluated lazy key
+    usually belongs near the bottom, so the way up is short). Half the
+    comparisons of a sift-down, and the same heap order, so the same picks.
+    Not ``inline="always"``: numba's IR inliner miscompiled this loop (wrong
+    picks in tests/test_optimizers.py); LLVM inlines it anyway."""
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            break
+        best = left
+        right = left + 1
+        if right < size and _better(keys[right], ids[right], keys[left], ids[left]):
+            best = right
+        keys[pos] = keys[best]
+        ids[pos] = ids[best]
+        pos = best
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if _better(key, idx, keys[parent], ids[parent]):
+            keys[pos] = keys[parent]
+            ids[pos] = ids[parent]
+            pos = parent
+        else:
+            break
+    keys[pos] = key
+    ids[pos] = idx
+
+
+@njit(cache=True, nogil=True)
 def heap_init(state, cands, costs, use_costs):
     """A max-heap of (gain [/ cost], index) over the unselected ``cands``."""
     m = 0
@@ -77,9 +110,7 @@ def lazy_steps(state, keys, ids, size, fresh, fresh_gain, stamp, costs, use_cost
         j = ids[0]
         if use_costs and costs[j] > budget_left:
             size -= 1  # never fits again: the budget only shrinks
-            keys[0] = keys[size]
-            ids[0] = ids[size]
-            _sift_down(keys, ids, size, 0)
+            _replace_top(keys, ids, size, keys[size], ids[size])
             continue
         if fresh[j] == stamp:
             commit(state, j)
@@ -91,15 +122,12 @@ def lazy_steps(state, keys, ids, size, fresh, fresh_gain, stamp, costs, use_cost
             if use_costs:
                 budget_left -= costs[j]
             size -= 1
-            keys[0] = keys[size]
-            ids[0] = ids[size]
-            _sift_down(keys, ids, size, 0)
+            _replace_top(keys, ids, size, keys[size], ids[size])
             continue
         g = kernel_gain(state, j)
-        keys[0] = g / costs[j] if use_costs else g
         fresh[j] = stamp
         fresh_gain[j] = g
-        _sift_down(keys, ids, size, 0)
+        _replace_top(keys, ids, size, g / costs[j] if use_costs else g, j)
     return size, stamp, budget_left, n_out
 
 

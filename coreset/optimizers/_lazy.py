@@ -27,9 +27,11 @@ class LazyGreedy(Optimizer):
         fresh_gain = np.zeros(run.n, np.float64)
         stamp = 0
         while run.n_out < run.n_select and size > 0:
+            # without a progress callback, all steps in one compiled call (same picks: the state carries over)
+            steps = run.steps_left() if run.callback else run.n_select - run.n_out
             size, stamp, run.budget, run.n_out = lazy_steps(
                 run.f.state, keys, ids, size, fresh, fresh_gain, stamp, run.costs, run.use_costs, run.budget,
-                run.steps_left(), run.out_idx, run.out_gain, run.n_out)
+                steps, run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
 
     def _python(self, run, rng, cands=None):

@@ -22,8 +22,9 @@ class NaiveGreedy(Optimizer):
         cands = np.flatnonzero(run.remaining) if cands is None else cands
         while run.n_out < run.n_select:
             before = run.n_out
+            steps = run.steps_left() if run.callback else run.n_select - run.n_out  # one call without a callback
             run.budget, run.n_out = naive_steps(run.f.state, cands, run.costs, run.use_costs, run.budget,
-                                                run.steps_left(), run.out_idx, run.out_gain, run.n_out)
+                                                steps, run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
             if run.n_out == before:
                 break

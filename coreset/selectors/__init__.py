@@ -6,9 +6,12 @@ from ._baselines import KCenterSelector, RandomSelector, StratifiedRandomSelecto
 from ._budget import allocate_budget
 from ._class_balanced import ClassBalanced
 from ._dedup import DedupSelector, Deduplicated
+from ._greedi import GreeDi
+from ._scores import EL2NSelector, ForgettingSelector, GraNdSelector, ScoreSelector, UncertaintySelector
 from ._select import make_selector, select
 from ._submodular import SubmodularSelector
 
 __all__ = ["select", "make_selector", "BaseSelector", "SubmodularSelector", "RandomSelector",
            "StratifiedRandomSelector", "KCenterSelector", "ClassBalanced", "allocate_budget", "k_center_greedy",
-           "DedupSelector", "Deduplicated"]
+           "DedupSelector", "Deduplicated", "GreeDi", "ScoreSelector", "EL2NSelector", "GraNdSelector",
+           "ForgettingSelector", "UncertaintySelector"]

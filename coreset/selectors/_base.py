@@ -39,6 +39,11 @@ class Progress:
         self.callback, self.totals = callback, dict(totals)
         self.offset = defaultdict(int)
 
+    def __bool__(self):
+        # falsy without a callback: callers that test ``if callback:`` skip the
+        # no-op calls (and deterministic optimizers run their steps in one chunk)
+        return bool(self.callback)
+
     def __call__(self, stage, done, total):
         if self.callback:
             self.callback(stage, self.offset[stage] + done, self.totals.get(stage, total))
@@ -64,6 +69,9 @@ class Group:
     initial: np.ndarray | None = None
     #: how many input points each row stands for (partial_fit's pooled picks); None = 1 each
     weights: np.ndarray | None = None
+    #: each row's position in the fitted input (None = 0..n-1): lets a selector
+    #: that resolved per-point values once in ``_prepare`` (scores) find them in a sub-group
+    positions: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -77,7 +85,8 @@ class Group:
             d = self.data[members]
         return Group(d, None if self.y is None else self.y[members], self.precomputed, self.progress,
                      self.timings, self.info, None if self.costs is None else self.costs[members], None,
-                     None if self.weights is None else self.weights[members])
+                     None if self.weights is None else self.weights[members],
+                     (np.arange(self.n) if self.positions is None else self.positions)[members])
 
 
 @dataclass

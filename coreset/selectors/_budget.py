@@ -5,6 +5,10 @@ Policies (weight w_c per class of size n_c):
 * ``proportional``: w_c = n_c
 * ``equal``: w_c = 1
 * ``tempered``: w_c = n_c ** alpha, 0 <= alpha <= 1 (alpha=1 proportional, 0 equal)
+* ``error``: w_c = e_c, the class's error rate on a preliminary model (DRoP,
+  Vysogorets et al., ICLR 2025: classes the model gets wrong keep more);
+  ``class_errors`` gives e_c. Classes with zero error get a vanishing share
+  (n_c * 1e-9, so only their floor or leftovers); all zero -> proportional.
 
 The budget b_c is ``clip(lambda * w_c, floor_c, n_c)`` with ``lambda`` chosen
 so the total is met exactly, where ``floor_c = min(min_per_class, n_c)``: a
@@ -25,7 +29,7 @@ __all__ = ["allocate_budget"]
 
 
 def allocate_budget(class_sizes, total: int, policy: str = "proportional", *, alpha: float = 0.5,
-                    min_per_class: int = 0) -> np.ndarray:
+                    min_per_class: int = 0, class_errors=None) -> np.ndarray:
     """Per-class counts summing to ``total`` (see the module doc)."""
     policy = check_name("class_budget", policy, CLASS_BUDGETS)
     sizes = np.asarray(class_sizes, dtype=np.int64)
@@ -38,6 +42,13 @@ def allocate_budget(class_sizes, total: int, policy: str = "proportional", *, al
         w = sizes.astype(np.float64)
     elif policy == "equal":
         w = np.ones(sizes.size)
+    elif policy == "error":
+        if class_errors is None:
+            raise ValidationError("class_budget='error' needs class_errors (one error rate per class); got None")
+        e = np.asarray(class_errors, dtype=np.float64)
+        if e.shape != sizes.shape or not np.isfinite(e).all() or (e < 0).any():
+            raise ValidationError(f"class_errors must be {sizes.size} finite rates >= 0 (one per class); got {e!r}")
+        w = e + 1e-9 * sizes / sizes.sum() if e.sum() > 0 else sizes.astype(np.float64)
     else:
         alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
         w = sizes.astype(np.float64) ** alpha

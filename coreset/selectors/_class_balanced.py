@@ -77,7 +77,17 @@ class ClassBalanced(WrapperSelector):
         members = np.argsort(inverse, kind="stable")
         sizes = np.bincount(inverse)
         splits = np.split(members, np.cumsum(sizes)[:-1])
-        budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class)
+        errors = None
+        if self.policy == "error":  # DRoP: each class's held-out error on a preliminary probe
+            from ..pipelines._scoring import class_errors
+
+            if group.precomputed:
+                raise ValidationError("class_budget='error' trains a probe on the embeddings; got a precomputed "
+                                      "similarity (metric='precomputed')")
+            errors = class_errors(group.data, group.y, random_state=int(rng.integers(0, 2**31 - 1)))[1]
+            group.info["class_errors"] = errors.tolist()
+        budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class,
+                                  class_errors=errors)
         parts = []
         objective = 0.0
         for m, b in zip(splits, budgets):

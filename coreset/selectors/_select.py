@@ -10,7 +10,7 @@ __all__ = ["select", "make_selector"]
 
 #: parameters that configure the similarity (a KNNGraph / DenseSimilarity / Precomputed)
 _SIMILARITY_PARAMS = ("metric", "n_neighbors", "backend", "device", "exact", "n_probe", "n_clusters", "batch_size",
-                      "gamma")
+                      "gamma", "precision")
 #: parameters of the class-budget wrapper
 _BUDGET_PARAMS = ("alpha", "min_per_class")
 #: parameters of SubmodularSelector itself

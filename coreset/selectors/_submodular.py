@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 
 import numpy as np
 
@@ -11,6 +13,8 @@ from ..exceptions import ValidationError
 from ._base import BaseSelector, Group, GroupResult, weights_from_assign
 
 __all__ = ["SubmodularSelector"]
+
+log = logging.getLogger(__name__)
 
 
 def _check_objective_device(objective_device):
@@ -41,9 +45,14 @@ class SubmodularSelector(BaseSelector):
         graph), "knn", "dense", "precomputed" (X is the similarity), or a
         :class:`~coreset.similarity.Similarity` such as ``KNNGraph(16)``.
     budget : total cost allowed when ``fit`` gets ``costs`` (knapsack).
-    objective_device : None (numba kernels on the CPU) or a torch device
-        ("cuda", "cuda:N", "cpu"): the objective then lives on that device as
-        tensors and the optimizer drives it through the Objective protocol.
+    device : "auto" (default), "cpu", "cuda" or "cuda:N": where the kNN graph
+        is computed *and* the greedy gains run. On a CUDA device the graph is
+        built by torch (or FAISS GPU when faiss-gpu is installed) and the
+        objective lives there as tensors (its ``to_torch`` path); on the CPU the
+        numba kernels run. "auto" picks the GPU when torch sees one. A
+        similarity instance keeps its own device unless this one is explicit.
+    objective_device : deprecated (use ``device``): None, or a torch device
+        ("cuda", "cuda:N", "cpu") that places only the objective.
     random_state : None, int or numpy Generator.
 
     ``weights`` of the selection are CRAIG's cluster sizes: how many points have
@@ -54,13 +63,14 @@ class SubmodularSelector(BaseSelector):
     merge_by_gain = True
 
     def __init__(self, n_select=None, *, fraction=None, objective="facility_location", optimizer="lazy_greedy",
-                 similarity="auto", budget=None, objective_device=None, random_state=None):
+                 similarity="auto", budget=None, device="auto", objective_device=None, random_state=None):
         self.n_select = n_select
         self.fraction = fraction
         self.objective = objective
         self.optimizer = optimizer
         self.similarity = similarity
         self.budget = budget
+        self.device = device
         self.objective_device = objective_device
         self.random_state = random_state
 
@@ -75,13 +85,21 @@ class SubmodularSelector(BaseSelector):
         out = self._copy()
         out._objective = OBJECTIVES.create(self.objective)
         out._optimizer = OPTIMIZERS.create(self.optimizer)
-        out._device = _check_objective_device(self.objective_device)
         if group.costs is not None and self.budget is None:
             raise ValidationError("costs= needs a budget= (total cost allowed); got budget=None")
         if group.costs is None and self.budget is not None:
             raise ValidationError(f"budget={self.budget!r} needs costs=; got costs=None")
         seed = int(rng.integers(0, 2**31 - 1))
-        out._similarity = make_similarity(self.similarity).resolve(group.data, seed)
+        from ..similarity._spec import greedy_device, with_device
+
+        sim = with_device(make_similarity(self.similarity), self.device, from_name=isinstance(self.similarity, str))
+        out._similarity = sim.resolve(group.data, seed)
+        if self.objective_device is not None:
+            warnings.warn("objective_device= is deprecated: device= places the kNN graph and the greedy gains "
+                          "together", DeprecationWarning, stacklevel=3)
+            out._device = _check_objective_device(self.objective_device)
+        else:
+            out._device = greedy_device(out._similarity, self.device)
         return out
 
     def _copy(self):
@@ -128,7 +146,13 @@ class SubmodularSelector(BaseSelector):
     def _select_group(self, group: Group, n_select: int, rng) -> GroupResult:
         f, data = self._bind(group)
         if self._device is not None:
-            f = f.to_torch(self._device)
+            try:
+                f = f.to_torch(self._device)
+            except ValidationError as exc:
+                if self.objective_device is not None:
+                    raise
+                log.warning("device %r: %s; the greedy gains run on the CPU (numba)", self._device, exc)
+                self._device = None
         initial = group.initial if group.initial is not None else np.zeros(0, np.int64)
         t = time.perf_counter()
         new, new_gains = self._optimizer.maximize(
@@ -182,6 +206,10 @@ class SubmodularSelector(BaseSelector):
         from ..selection import Selection
         from ._base import Group, Progress
 
+        if self.optimizer == "sieve_streaming" or getattr(self.optimizer, "name", None) == "sieve_streaming":
+            from .._stream import sieve_partial_fit  # one pass: the chunk feeds the sieve (docs/streaming.md)
+
+            return sieve_partial_fit(self, X, y)
         if self.n_select is None:
             raise ValidationError("partial_fit needs n_select (the size of the running selection); got None")
         k = check_int(self.n_select, "n_select", low=1)

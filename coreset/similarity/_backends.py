@@ -77,11 +77,20 @@ class FaissBackend(Backend):
 
 
 class TorchBackend(Backend):
-    """Blocked matmul + ``topk`` in torch, on CUDA when there is one."""
+    """Blocked matmul + ``topk`` in torch, on CUDA when there is one.
+
+    ``precision="fp16"`` / ``"bf16"`` (CUDA only) runs the similarity matmul on
+    half-precision copies of the vectors with fp32 accumulation (reduced-
+    precision split-K reductions are switched off for the call), takes the
+    top ``k`` of that, and re-scores the ``k`` winners in fp32: the returned
+    similarities are exact, only the neighbour set can differ (recall).
+    """
 
     name = "torch"
 
-    def __init__(self, device: str = "auto", batch_size: int | None = None):
+    def __init__(self, device: str = "auto", batch_size: int | None = None, precision: str = "fp32"):
+        from .._device import check_precision
+
         self._torch = torch = import_torch()
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -91,29 +100,77 @@ class TorchBackend(Backend):
             )
         self.device = device
         self.batch_size = batch_size
+        self.precision = check_precision(precision, device)
+
+    def __repr__(self) -> str:
+        return f"TorchBackend(device={self.device!r}, precision={self.precision!r})"
 
     def search(self, Q, B, k):
         torch = self._torch
         dev = torch.device(self.device)
         Bt = torch.as_tensor(np.ascontiguousarray(B, dtype=np.float32), device=dev)
+        half = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        Bh = Bt.to(half) if half is not None else Bt
         n = Q.shape[0]
         # keep one (batch x |B|) block of similarities in memory: ~256 MB of float32
         bs = self.batch_size or max(1, min(n, (64 * 2**20) // max(1, B.shape[0])))
         out_s = np.empty((n, k), dtype=np.float32)
         out_i = np.empty((n, k), dtype=np.int64)
-        with torch.inference_mode():
+        with torch.inference_mode(), _fp32_accumulation(torch, half is not None):
             for start in range(0, n, bs):
                 q = torch.as_tensor(np.ascontiguousarray(Q[start:start + bs], dtype=np.float32), device=dev)
-                s, i = torch.topk(q @ Bt.T, k, dim=1, largest=True, sorted=True)
+                if half is None:
+                    s, i = torch.topk(q @ Bt.T, k, dim=1, largest=True, sorted=True)
+                else:
+                    _, i = torch.topk(q.to(half) @ Bh.T, k, dim=1, largest=True, sorted=True)
+                    s = torch.einsum("bd,bkd->bk", q, Bt[i])  # exact fp32 scores of the winners
+                    s, order = torch.sort(s, dim=1, descending=True, stable=True)
+                    i = torch.gather(i, 1, order)
                 out_s[start:start + bs] = s.cpu().numpy()
                 out_i[start:start + bs] = i.cpu().numpy()
         return out_s, out_i
 
 
-def make_backend(backend: str = "auto", device: str = "auto", batch_size: int | None = None) -> Backend:
-    """Resolve ``backend`` ("auto" prefers faiss, then torch) and ``device`` once."""
+class _fp32_accumulation:
+    """Within the block: fp16 / bf16 GEMMs reduce in fp32 (cuBLAS may otherwise
+    use reduced-precision split-K reductions); the flags are restored after."""
+
+    _FLAGS = ("allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction")
+
+    def __init__(self, torch, active: bool):
+        self._m = torch.backends.cuda.matmul if active else None
+        self._saved = {}
+
+    def __enter__(self):
+        if self._m is not None:
+            for f in self._FLAGS:
+                if hasattr(self._m, f):
+                    self._saved[f] = getattr(self._m, f)
+                    setattr(self._m, f, False)
+        return self
+
+    def __exit__(self, *exc):
+        for f, v in self._saved.items():
+            setattr(self._m, f, v)
+        return False
+
+
+def make_backend(backend: str = "auto", device: str = "auto", batch_size: int | None = None,
+                 precision: str = "fp32") -> Backend:
+    """Resolve ``backend`` ("auto" prefers faiss, then torch) and ``device`` once.
+
+    ``precision`` other than "fp32" needs a CUDA device and the torch backend
+    ("auto" then picks torch)."""
+    from .._device import check_precision
+
     check_name("backend", backend, BACKENDS)
     device = parse_device(device)
+    check_precision(precision)
+    if precision != "fp32":
+        if backend == "faiss":
+            raise BackendUnavailableError(
+                f"precision={precision!r} is implemented by the torch backend; use backend='torch' or 'auto'")
+        return TorchBackend(device, batch_size, precision)
     if backend == "auto":
         if faiss_available() and not (device.startswith("cuda") and faiss_num_gpus() == 0):
             if device == "auto" and faiss_num_gpus() == 0 and torch_cuda_available():

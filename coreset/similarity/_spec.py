@@ -25,7 +25,7 @@ from .._validation import check_int
 from ..exceptions import ValidationError
 
 __all__ = ["Similarity", "KNNGraph", "DenseSimilarity", "AutoSimilarity", "Precomputed", "make_similarity",
-           "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
+           "with_device", "greedy_device", "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,12 @@ class Similarity:
     def describe(self) -> dict:
         """Provenance entries for ``Selection.meta``."""
         return {}
+
+    @property
+    def compute_device(self) -> str:
+        """Where this similarity is computed ("cpu", "cuda", "cuda:N"), known
+        after ``resolve``; the selector runs the greedy gains on the same device."""
+        return "cpu"
 
     def build(self, X, callback=None):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -105,8 +111,8 @@ class DenseSimilarity(Similarity):
             # an explicit GPU request is honoured or refused, never silently dropped
             if not torch_cuda_available():
                 raise BackendUnavailableError(f"device={self.device!r} asks for a GPU but torch sees none")
-            log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
-                        "only kNN graphs use the GPU", self.device)
+            log.warning("device=%r: the dense similarity is computed on the CPU (numpy); the greedy gains "
+                        "run on the GPU", self.device)
 
     def resolve(self, X, random_state=0):
         out = super().resolve(X, random_state)
@@ -116,6 +122,13 @@ class DenseSimilarity(Similarity):
     def describe(self):
         return {"metric": self.metric, "n_neighbors": "dense", "gamma": getattr(self, "_gamma", self.gamma),
                 "backend": "numpy", "device": "cpu"}
+
+    @property
+    def compute_device(self) -> str:
+        # the matrix is numpy; the greedy follows an explicit GPU request (it was checked in _check)
+        from .._device import resolve_device
+
+        return resolve_device(self.device)
 
     def build(self, X, callback=None):
         from ._knn import _dense_similarity
@@ -135,7 +148,7 @@ class KNNGraph(Similarity):
 
     def __init__(self, n_neighbors: int = DEFAULT_N_NEIGHBORS, metric: str = "cosine", backend: str = "auto",
                  device: str = "auto", exact: bool | None = None, n_probe: int = 8, n_clusters: int | None = None,
-                 batch_size: int | None = None, gamma: float | None = None):
+                 batch_size: int | None = None, gamma: float | None = None, precision: str = "fp32"):
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.backend = backend
@@ -145,9 +158,12 @@ class KNNGraph(Similarity):
         self.n_clusters = n_clusters
         self.batch_size = batch_size
         self.gamma = gamma
+        self.precision = precision
 
     def _check(self):
-        from .._device import parse_device
+        from .._device import check_precision, parse_device
+
+        check_precision(self.precision)
 
         _check_metric(self.metric)
         check_int(self.n_neighbors, "n_neighbors", low=1)
@@ -167,14 +183,22 @@ class KNNGraph(Similarity):
         out = super().resolve(X, random_state)
         out._gamma = _resolve_gamma(out, X)
         # built now: an explicit GPU request is honoured or refused, never dropped
-        out._backend = make_backend(out.backend, out.device, out.batch_size)
+        out._backend = make_backend(out.backend, out.device, out.batch_size, out.precision)
         out._info = {}
         return out
 
     def describe(self):
         be = getattr(self, "_backend", None)
-        return {"metric": self.metric, "n_neighbors": int(self.n_neighbors), "gamma": getattr(self, "_gamma", None),
-                "backend": be.name if be else self.backend, "device": be.device if be else self.device}
+        d = {"metric": self.metric, "n_neighbors": int(self.n_neighbors), "gamma": getattr(self, "_gamma", None),
+             "backend": be.name if be else self.backend, "device": be.device if be else self.device}
+        if self.precision != "fp32":
+            d["precision"] = self.precision
+        return d
+
+    @property
+    def compute_device(self) -> str:
+        be = getattr(self, "_backend", None)
+        return be.device if be is not None else "cpu"
 
     def build(self, X, callback=None):
         from ..objectives._base import knn_to_csr
@@ -219,6 +243,10 @@ class AutoSimilarity(Similarity):
     def _pick(self, n):
         return self._dense if n <= self.max_dense else self._knn
 
+    @property
+    def compute_device(self) -> str:
+        return self._knn.compute_device if hasattr(self, "_knn") else "cpu"
+
     def describe(self):
         d = self._knn.describe()
         if self._used is not None:
@@ -230,8 +258,8 @@ class AutoSimilarity(Similarity):
     def build(self, X, callback=None):
         part = self._pick(X.shape[0])
         if part is self._dense and str(self._knn.device).startswith("cuda") and self._used is None:
-            log.warning("device=%r: the dense similarity and greedy run on the CPU (numpy/numba); "
-                        "only kNN graphs use the GPU", self._knn.device)
+            log.warning("device=%r: the dense similarity is computed on the CPU (numpy); the greedy gains "
+                        "run on the GPU", self._knn.device)
         kind = "dense" if part is self._dense else "knn"
         self._used = kind if self._used in (None, kind) else "mixed"
         return part.build(X, callback)
@@ -287,3 +315,45 @@ def make_similarity(spec="auto", **params) -> Similarity:
         raise ValidationError("similarity= takes a name or a Similarity; to pass a matrix, "
                               "fit on it with similarity='precomputed'")
     raise ValidationError(f"similarity must be one of {', '.join(kinds)} or a Similarity instance; got {spec!r}")
+
+
+def _device_of(sim) -> str | None:
+    if isinstance(sim, AutoSimilarity):
+        return sim.knn_params.get("device", "auto")
+    return getattr(sim, "device", None)
+
+
+def with_device(sim: Similarity, device: str, *, from_name: bool = False) -> Similarity:
+    """``sim`` computed on ``device`` (the selector's one ``device=`` knob).
+
+    ``device="auto"`` leaves ``sim`` as it is. A similarity made from a name
+    (``from_name``) or whose own device is "auto" takes ``device``; an
+    instance configured for another device is a contradiction
+    (:class:`ValidationError`). ``Precomputed`` has no device of its own (the
+    knob then places the greedy only)."""
+    from .._device import parse_device
+
+    device = parse_device(device)
+    own = _device_of(sim)
+    if device == "auto" or own is None or own == device:
+        return sim
+    if not from_name and own != "auto":
+        raise ValidationError(f"device={device!r} contradicts the similarity's device={own!r}; "
+                              "set one of them (or leave the selector's device='auto')")
+    out = copy.copy(sim)
+    if isinstance(out, AutoSimilarity):
+        out.knn_params = {**out.knn_params, "device": device}
+    else:
+        out.device = device
+    return out
+
+
+def greedy_device(sim: Similarity, device: str = "auto") -> str | None:
+    """Where the greedy gains run for a resolved ``sim``: the CUDA device its
+    kNN graph is computed on (torch objective), else ``None`` (numba on the
+    CPU). For a precomputed similarity, ``device`` decides ("auto": a GPU when
+    torch sees one)."""
+    from .._device import resolve_device
+
+    d = resolve_device(device) if sim.precomputed else sim.compute_device
+    return d if d.startswith("cuda") else None

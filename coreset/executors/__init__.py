@@ -1,0 +1,11 @@
+"""Executors run one function over shards: ``LocalExecutor`` in this
+process, ``RayExecutor`` on a Ray cluster; sources say where a shard's rows
+come from (an array, a ``.npy`` or ``.parquet`` file) so that the driver
+never ships nor holds the full matrix."""
+
+from ._base import Executor, LocalExecutor, make_executor
+from ._ray import RayExecutor
+from ._sources import ArraySource, NpySource, ParquetSource, Source, as_source
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "Source", "ArraySource", "NpySource",
+           "ParquetSource", "as_source"]

@@ -1,0 +1,177 @@
+"""Adaptive reselection (CRAIG / CORDS style, on any model): every ``every``
+epochs, facility location per class on last-layer gradient proxies
+(softmax - one-hot, optionally with the penultimate features) picks the rows
+to train on, with CRAIG cluster-size weights; an optional warm start trains
+on the full data first while the total stays at the budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .._validation import check_float, check_int
+from ..exceptions import ValidationError
+from ._dataset import BatchFetcher, dataset_labels
+from ._hooks import LastLayerCapture, find_last_linear, require_torch
+from ._sampler import ScheduleSampler, normalize_weights
+
+__all__ = ["AdaptiveReselection", "gradient_proxies"]
+
+log = logging.getLogger(__name__)
+_torch = require_torch()
+
+
+def gradient_proxies(model, fetcher, labels, *, layer=None, features=False, batch_size=1024):
+    """Last-layer gradient proxies of every row: ``softmax(logits) - onehot(y)``
+    (the gradient of cross-entropy with respect to the logits), with the
+    penultimate features appended when ``features`` is True. One forward
+    pass per row, in eval mode without gradients; the model's mode is restored.
+    Returns a float32 numpy array (N, C) or (N, C + d)."""
+    n = labels.size
+    was = model.training
+    model.eval()
+    parts = []
+    try:
+        with LastLayerCapture(model, layer) as cap, _torch.no_grad():
+            for start in range(0, n, batch_size):
+                rows = np.arange(start, min(start + batch_size, n))
+                x, y = fetcher.fetch(rows)
+                model(x)
+                h, logits = cap.take()
+                g = _torch.softmax(logits.float(), dim=1)
+                g[_torch.arange(g.shape[0], device=g.device), _torch.as_tensor(labels[rows], device=g.device)] -= 1.0
+                parts.append((_torch.cat([g, h.float().flatten(1)], dim=1) if features else g).cpu().numpy())
+    finally:
+        model.train(was)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+class AdaptiveReselection:
+    """Re-select a weighted coreset every ``every`` epochs.
+
+    Parameters
+    ----------
+    fraction : float in (0, 1)
+        The budget: ``round(fraction * epochs * N)`` sample-gradients in all.
+    every : int >= 1
+        Epochs between reselections (the first one at the end of the warm start).
+    kappa : float in [0, 1)
+        Warm start (CORDS' kappa): the first ``floor(kappa * fraction * epochs)``
+        epochs train on the full data; the subset epochs that follow share what
+        is left of the budget (sizes differ by at most one row), so the total
+        equals the budget exactly.
+    layer : str, optional
+        Name of the last ``nn.Linear`` (auto-detected: the last one registered).
+    features : bool
+        Append the penultimate features to the gradient proxies.
+    class_budget, min_per_class, metric, **select_params
+        Passed to :func:`coreset.select` (facility location within each class).
+
+    In your own loop: ``attach(dataset, epochs=E)`` once, then
+    ``on_epoch_start(epoch, model)`` before each epoch, iterate ``sampler``,
+    and weight the per-sample losses with ``rescale(rows, losses)``.
+    ``reselections`` records each one's epoch, seconds, forward passes (rows)
+    and size.
+    """
+
+    def __init__(self, fraction=0.1, every=5, *, kappa=0.0, layer=None, features=False,
+                 class_budget="proportional", min_per_class=1, metric="euclidean", normalize="mean",
+                 batch_size=1024, **select_params):
+        self.fraction = check_float(fraction, "fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+        self.every = check_int(every, "every", low=1)
+        self.kappa = check_float(kappa, "kappa", low=0.0, high=1.0, high_open=True)
+        self.layer = layer
+        self.features = bool(features)
+        self.class_budget = class_budget
+        self.min_per_class = check_int(min_per_class, "min_per_class", low=0)
+        self.metric = metric
+        self.normalize = normalize
+        self.proxy_batch_size = check_int(batch_size, "batch_size", low=1)
+        self.select_params = select_params
+        self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
+        self.sampler = ScheduleSampler(self)
+        self._attached = False
+
+    # ------------------------------------------------------------------ plan
+    def attach(self, dataset, *, epochs, labels=None, random_state=0, device="cpu", fetcher=None, **_):
+        """Bind to ``dataset`` for ``epochs`` epochs and plan the budget."""
+        self.labels = dataset_labels(dataset, labels)
+        self.n = n = self.labels.size
+        self.epochs = E = check_int(epochs, "epochs", low=1)
+        self.random_state = check_int(random_state, "random_state", low=0)
+        self.fetcher = fetcher if fetcher is not None else BatchFetcher(dataset, device)
+        self.budget = B = int(round(self.fraction * E * n))
+        W = min(int(np.floor(self.kappa * B / n)), E - 1)
+        rest, n_sub = B - W * n, E - W
+        k, extra = divmod(rest, n_sub)
+        if k < 1:
+            raise ValidationError(f"fraction={self.fraction} leaves fewer than 1 row per subset epoch "
+                                  f"({rest} sample-gradients for {n_sub} epochs of {n} rows); raise fraction")
+        self.warm_epochs = W
+        self.epoch_sizes = [n] * W + [k + 1] * extra + [k] * (n_sub - extra)
+        self.n_select = k + (1 if extra else 0)
+        self.reselect_epochs = list(range(W, E, self.every))
+        self.indices = np.arange(n, dtype=np.int64)
+        self._table = np.ones(n)
+        self.epoch = 0
+        self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
+        self._attached = True
+        return self
+
+    def total_steps(self, batch_size):
+        return sum(-(-s // batch_size) for s in self.epoch_sizes)
+
+    # --------------------------------------------------------------- epochs
+    def _check_attached(self):
+        if not self._attached:
+            raise ValidationError("call attach(dataset, epochs=...) before using the schedule")
+
+    def check_model(self, model):
+        """Refuse, before training, a model whose last linear layer hooks cannot
+        reach: no ``nn.Linear``, a TorchScript module, or a named layer that
+        ``forward`` never calls (one forward pass on two rows)."""
+        self._check_attached()
+        find_last_linear(model, self.layer)
+        gradient_proxies(model, self.fetcher, self.labels[:2], layer=self.layer, batch_size=2)
+
+    def on_epoch_start(self, epoch, model):
+        self._check_attached()
+        self.epoch = check_int(epoch, "epoch", low=0, high=self.epochs - 1)
+        if epoch == 0:
+            self.check_model(model)  # a model hooks cannot reach fails before any training
+        if epoch < self.warm_epochs:
+            self.indices, self._table = np.arange(self.n, dtype=np.int64), np.ones(self.n)
+        elif epoch in self.reselect_epochs:
+            self._reselect(epoch, model)
+
+    def _reselect(self, epoch, model):
+        from ..selectors import select
+
+        t0 = time.perf_counter()
+        G = gradient_proxies(model, self.fetcher, self.labels, layer=self.layer, features=self.features,
+                             batch_size=self.proxy_batch_size)
+        sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
+                     min_per_class=self.min_per_class, metric=self.metric,
+                     random_state=(self.random_state * 1_000_003 + epoch) % 2**31, **self.select_params)
+        self.indices = sel.indices
+        self._table = np.zeros(self.n)
+        self._table[sel.indices] = normalize_weights(sel.weights, self.normalize)
+        seconds = time.perf_counter() - t0
+        self.selection_seconds += seconds
+        self.forward_samples += self.n
+        self.reselections.append(dict(epoch=int(epoch), seconds=seconds, forward_samples=int(self.n),
+                                      n_select=int(sel.indices.size)))
+        log.info("epoch %d: reselected %d of %d rows in %.3f s", epoch, sel.indices.size, self.n, seconds)
+
+    def epoch_indices(self) -> np.ndarray:
+        """This epoch's rows, in a fresh order seeded by (random_state, epoch)."""
+        self._check_attached()
+        rng = np.random.default_rng([self.random_state, self.epoch])
+        return self.indices[rng.permutation(self.indices.size)][: self.epoch_sizes[self.epoch]]
+
+    def rescale(self, rows, losses):
+        """``losses * weight`` of each row (CRAIG weights, normalised)."""
+        rows = rows.cpu().numpy() if hasattr(rows, "cpu") else np.asarray(rows)
+        return losses * _torch.as_tensor(self._table[rows], dtype=losses.dtype, device=losses.device)

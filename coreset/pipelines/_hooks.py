@@ -1,0 +1,147 @@
+"""Private helpers of the training pipelines: the lazy torch import, index
+and selection checks shared by the samplers, and forward hooks on a model's
+last linear layer (the gradient proxies of adaptive reselection)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..exceptions import BackendUnavailableError, ValidationError
+
+__all__ = ["require_torch", "as_index_array", "check_within", "check_fingerprint", "LastLayerCapture",
+           "find_last_linear"]
+
+
+def require_torch():
+    """``torch``, or a :class:`BackendUnavailableError` with the pip command."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is installed in the test environment
+        raise BackendUnavailableError(
+            "coreset.pipelines needs PyTorch: pip install torch (or pip install 'coreset[torch]')"
+        ) from None
+    return torch
+
+
+def as_index_array(selection, *, name: str = "selection"):
+    """``(indices int64, weights float64 or None, Selection or None)`` from a
+    :class:`~coreset.Selection`, a path to an index file, an integer ``n``
+    (meaning ``range(n)``) or an array of indices."""
+    from ..selection import Selection
+
+    if isinstance(selection, (str, os.PathLike)):
+        selection = Selection.load(selection)
+    if isinstance(selection, Selection):
+        return selection.indices, selection.weights, selection
+    if isinstance(selection, (int, np.integer)) and not isinstance(selection, bool):
+        if selection < 1:
+            raise ValidationError(f"{name} as an integer n means range(n) and must be >= 1; got {selection}")
+        return np.arange(int(selection), dtype=np.int64), None, None
+    if type(selection).__module__.startswith("torch") and hasattr(selection, "detach"):
+        selection = selection.detach().cpu().numpy()
+    arr = np.asarray(selection)
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise ValidationError(
+            f"{name} must be a Selection, an index-file path, an integer n or a non-empty 1-D integer array; "
+            f"got {type(selection).__name__} with shape {getattr(arr, 'shape', None)} and dtype {arr.dtype}"
+        )
+    if arr.min() < 0:
+        raise ValidationError(f"{name} indices must be >= 0; got {int(arr.min())}")
+    if np.unique(arr).size != arr.size:
+        raise ValidationError(f"{name} indices must be distinct; got {arr.size - np.unique(arr).size} repeats")
+    return arr.astype(np.int64), None, None
+
+
+def check_within(indices: np.ndarray, n: int, *, name: str = "dataset") -> None:
+    """Every index must address a row of a dataset of length ``n``."""
+    top = int(indices.max())
+    if top >= n:
+        raise ValidationError(
+            f"the selection addresses row {top} but the {name} has {n} rows (valid indices [0, {n - 1}]); "
+            "was the selection made on different data?"
+        )
+
+
+def check_fingerprint(sel, *, embeddings=None, fingerprint=None) -> None:
+    """Compare ``sel.meta['input_fingerprint']`` with the fingerprint of
+    ``embeddings`` (array or path) or a given ``fingerprint`` string. A
+    selection without a recorded fingerprint passes (nothing to compare)."""
+    if embeddings is None and fingerprint is None:
+        return
+    if sel is None:
+        raise ValidationError("embeddings= / fingerprint= check a Selection's input fingerprint; "
+                              "selection= is not a Selection (bare indices carry no fingerprint)")
+    recorded = sel.meta.get("input_fingerprint")
+    if recorded is None:
+        return
+    if fingerprint is None:
+        from ..data._readers import input_fingerprint
+
+        fingerprint = input_fingerprint(embeddings)
+    if str(fingerprint) != str(recorded):
+        raise ValidationError(
+            f"the selection was made from different data: its input_fingerprint is {recorded!r} but the "
+            f"embeddings given have {fingerprint!r}; re-run the selection on these embeddings"
+        )
+
+
+def find_last_linear(model, layer=None):
+    """``(name, module)`` of the ``nn.Linear`` named ``layer``, or the last one
+    registered in ``model`` when ``layer`` is None."""
+    torch = require_torch()
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ValidationError(
+            "model is a TorchScript module: forward hooks cannot reach its layers; pass the eager nn.Module")
+    if not isinstance(model, torch.nn.Module):
+        raise ValidationError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    if layer is not None:
+        if layer not in modules:
+            linear = [n for n, m in modules.items() if isinstance(m, torch.nn.Linear)]
+            raise ValidationError(
+                f"layer={layer!r} is not a submodule of the model; its nn.Linear layers are {linear or 'none'}")
+        mod = modules[layer]
+        if not isinstance(mod, torch.nn.Linear):
+            raise ValidationError(f"layer={layer!r} must be an nn.Linear (the classifier); got {type(mod).__name__}")
+        return layer, mod
+    linear = [(n, m) for n, m in modules.items() if isinstance(m, torch.nn.Linear)]
+    if not linear:
+        raise ValidationError(
+            "the model has no nn.Linear submodule that a forward hook can reach (a functional or fused "
+            "classifier?): gradient proxies need the last linear layer; wrap the classifier in an nn.Linear "
+            "or pass layer='name'")
+    return linear[-1]
+
+
+class LastLayerCapture:
+    """Context manager: a forward hook on the last linear layer that keeps its
+    input (penultimate features) and output (logits) of the latest forward."""
+
+    def __init__(self, model, layer=None):
+        self.name, self.module = find_last_linear(model, layer)
+        self.features = self.logits = None
+        self._handle = None
+
+    def _hook(self, module, inputs, output):
+        self.features = inputs[0].detach()
+        self.logits = output.detach()
+
+    def __enter__(self):
+        self._handle = self.module.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+        return False
+
+    def take(self):
+        if self.logits is None:
+            raise ValidationError(
+                f"the forward hook on layer {self.name!r} never ran: the model's forward does not call that "
+                "module (a functional classifier, or a compiled graph hooks cannot reach); pass layer= naming "
+                "the nn.Linear that produces the logits")
+        out = self.features, self.logits
+        self.features = self.logits = None
+        return out

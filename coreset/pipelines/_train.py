@@ -1,0 +1,301 @@
+"""``train``: a small reference loop on a selection or a schedule (adaptive
+reselection, dynamic pruning), with a weighted per-sample loss, AMP on CUDA,
+seeded order, and compute accounting; ``evaluate``: accuracy, balanced
+accuracy and per-class accuracy."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._device import parse_device
+from .._validation import check_float, check_int
+from ..exceptions import ValidationError
+from ._dataset import BatchFetcher, dataset_labels
+from ._hooks import as_index_array, check_fingerprint, check_within, require_torch
+from ._sampler import CoresetSampler, normalize_weights
+
+__all__ = ["train", "evaluate", "TrainResult", "EvalResult", "resolve_loss", "resolve_device"]
+
+log = logging.getLogger(__name__)
+_torch = require_torch()
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did and what it cost.
+
+    ``sample_gradients``: per-sample gradients computed (rows through a
+    backward pass); ``samples_seen``: rows through a training forward pass
+    (equal here); ``forward_samples``: rows through forward-only passes spent
+    on selection (gradient proxies); ``selection_seconds``: time in selection
+    (reselections, and a given Selection's recorded ``timings['total']``);
+    ``training_seconds``: time in the training loop itself;
+    ``examples_per_second`` = samples_seen / training_seconds."""
+
+    epochs: int
+    loss_history: list
+    epoch_sizes: list
+    samples_seen: int
+    sample_gradients: int
+    forward_samples: int
+    selection_seconds: float
+    training_seconds: float
+    total_seconds: float
+    examples_per_second: float
+    device: str
+    random_state: int
+    reselections: list = field(default_factory=list)
+    steps: int = 0
+
+
+@dataclass
+class EvalResult:
+    """``per_class_accuracy[c]`` is NaN for a class absent from the data;
+    ``balanced_accuracy`` is the mean over the classes present."""
+
+    accuracy: float
+    balanced_accuracy: float
+    per_class_accuracy: np.ndarray
+    n_samples: int
+
+
+def resolve_device(device) -> str:
+    device = parse_device(device)
+    if device == "auto":
+        return "cuda" if _torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not _torch.cuda.is_available():
+        from ..exceptions import BackendUnavailableError
+
+        raise BackendUnavailableError(f"device={device!r} but torch sees no CUDA device")
+    return device
+
+
+def resolve_loss(loss):
+    """A loss callable returning one value per sample. ``"cross_entropy"`` is
+    ``nn.CrossEntropyLoss(reduction="none")``; a loss module with another
+    ``reduction`` is refused (per-sample losses are needed for weights and
+    pruning); a plain function is checked on the first batch."""
+    if loss == "cross_entropy":
+        return _torch.nn.CrossEntropyLoss(reduction="none")
+    if isinstance(loss, str):
+        raise ValidationError(f"loss must be 'cross_entropy' or a callable with reduction='none'; got {loss!r}")
+    if not callable(loss):
+        raise ValidationError(f"loss must be 'cross_entropy' or a callable; got {type(loss).__name__}")
+    red = getattr(loss, "reduction", "none")
+    if red != "none":
+        raise ValidationError(
+            f"loss must return one value per sample (reduction='none'); got a loss with reduction={red!r}: "
+            f"construct it as {type(loss).__name__}(reduction='none')")
+    return loss
+
+
+def _per_sample(loss_fn, out, y):
+    val = loss_fn(out, y)
+    if val.ndim != 1 or val.shape[0] != y.shape[0]:
+        raise ValidationError(
+            f"loss must return one value per sample (reduction='none'): expected shape ({y.shape[0]},), "
+            f"got {tuple(val.shape)}")
+    return val
+
+
+def _check_outputs(model, fetcher, rows, y_max, device):
+    """One forward pass on two rows (eval mode, no grad): the model's output
+    must have more than max(label) columns."""
+    was = model.training
+    model.eval()
+    try:
+        with _torch.no_grad():
+            out = model(fetcher.fetch(rows[:2])[0])
+    finally:
+        model.train(was)
+    if out.ndim != 2:
+        raise ValidationError(f"the model must output logits of shape (batch, n_classes); got {tuple(out.shape)}")
+    if y_max >= out.shape[1]:
+        raise ValidationError(
+            f"labels out of range for the model: the largest label is {y_max} but the model outputs "
+            f"{out.shape[1]} classes (labels must be in [0, {out.shape[1] - 1}])")
+
+
+def _optimizer(model, optimizer, lr, momentum, weight_decay):
+    if optimizer is None or optimizer == "sgd":
+        return _torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return _torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if isinstance(optimizer, _torch.optim.Optimizer):
+        return optimizer
+    raise ValidationError(f"optimizer must be 'sgd', 'adam' or a torch.optim.Optimizer; got {optimizer!r}")
+
+
+class _Static:
+    """Schedule of a fixed selection (or the full data): weights from the
+    selection, the same rows every epoch in a fresh seeded order."""
+
+    def __init__(self, indices, weights, normalize):
+        self.indices, self.weights_raw, self.normalize = indices, weights, normalize
+        self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
+
+    def attach(self, dataset, *, epochs, labels=None, random_state=0, **_):
+        w = np.ones(self.indices.size) if self.weights_raw is None else self.weights_raw
+        self.sampler = CoresetSampler(self.indices, random_state=random_state)
+        self.sampler.weights = normalize_weights(w, self.normalize)
+        self._table = np.zeros(int(self.indices.max()) + 1)
+        self._table[self.indices] = self.sampler.weights
+        self.epochs = epochs
+        return self
+
+    def on_epoch_start(self, epoch, model=None):
+        self.sampler.set_epoch(epoch)
+
+    def epoch_indices(self):
+        return self.sampler.order()
+
+    def total_steps(self, batch_size):
+        return self.epochs * -(-self.indices.size // batch_size)
+
+    def rescale(self, rows, losses):
+        rows = rows.cpu().numpy() if hasattr(rows, "cpu") else np.asarray(rows)
+        w = _torch.as_tensor(self._table[rows], dtype=losses.dtype, device=losses.device)
+        return losses * w
+
+
+def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=128, optimizer=None, lr=0.05,
+          momentum=0.9, weight_decay=0.0, lr_scheduler=None, loss="cross_entropy", normalize="mean",
+          labels=None, device="auto", amp=True, random_state=0, callback=None, embeddings=None,
+          fingerprint=None) -> TrainResult:
+    """Train ``model`` in place on ``dataset`` (map-style, items ``(x, y)``;
+    a ``TensorDataset`` is indexed directly) and return a :class:`TrainResult`.
+
+    What is trained on: the full data (default), a fixed ``selection``
+    (Selection, index-file path or index array; its weights normalised by
+    ``normalize``), or a ``schedule`` (:class:`AdaptiveReselection`,
+    :class:`DynamicPruning`). Each step minimises the mean over the batch of
+    ``weight * loss_i`` with ``loss`` per sample (``reduction="none"``).
+    ``optimizer``: "sgd" (momentum), "adam" or an instance; ``lr_scheduler``:
+    ``f(optimizer, total_steps) -> scheduler`` stepped every batch (OneCycleLR
+    and friends; needs a schedule whose step count is known up front).
+    ``amp``: autocast float16 + gradient scaling on CUDA (ignored on CPU).
+    On CPU the same ``random_state`` and initial model give the same result.
+    Checked before training starts: selection indices within the dataset,
+    labels within the model's outputs, the loss's reduction, and the
+    selection's input fingerprint against ``embeddings`` / ``fingerprint``.
+    """
+    t_start = time.perf_counter()
+    if not isinstance(model, _torch.nn.Module):
+        raise ValidationError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    epochs = check_int(epochs, "epochs", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    lr = check_float(lr, "lr", low=0.0, low_open=True)
+    random_state = check_int(random_state, "random_state", low=0)
+    device = resolve_device(device)
+    loss_fn = resolve_loss(loss)
+    n = len(dataset)
+    y_all = dataset_labels(dataset, labels)
+    selection_seconds = 0.0
+    if selection is not None and schedule is not None:
+        raise ValidationError("give selection= or schedule=, not both (a schedule selects for itself)")
+    if schedule is None:
+        if selection is None:
+            idx, w, sel = np.arange(n, dtype=np.int64), None, None
+        else:
+            idx, w, sel = as_index_array(selection)
+            check_within(idx, n)
+            check_fingerprint(sel, embeddings=embeddings, fingerprint=fingerprint)
+            if sel is not None:
+                selection_seconds = float((sel.meta.get("timings") or {}).get("total") or 0.0)
+        schedule = _Static(idx, w, normalize)
+    elif embeddings is not None or fingerprint is not None:
+        raise ValidationError("embeddings= / fingerprint= check a given selection; a schedule selects for itself")
+    rows_check = schedule.indices if isinstance(schedule, _Static) else np.arange(min(n, 2))
+    y_max = int(y_all[rows_check].max()) if isinstance(schedule, _Static) else int(y_all.max())
+    model.to(device)
+    fetcher = BatchFetcher(dataset, device)
+    _check_outputs(model, fetcher, rows_check, y_max, device)
+    schedule.attach(dataset, epochs=epochs, labels=y_all, random_state=random_state, batch_size=batch_size,
+                    device=device, fetcher=fetcher)
+    if hasattr(schedule, "check_model"):
+        schedule.check_model(model)
+    opt = _optimizer(model, optimizer, lr, momentum, weight_decay)
+    sched = None
+    if lr_scheduler is not None:
+        total = schedule.total_steps(batch_size)
+        if total is None:
+            raise ValidationError("lr_scheduler needs the number of steps up front; this schedule's epochs vary "
+                                  "in length (use DynamicPruning(fixed_length=True))")
+        sched = lr_scheduler(opt, total)
+    use_amp = bool(amp) and device.startswith("cuda")
+    scaler = _torch.amp.GradScaler("cuda") if use_amp else None
+    devices = [_torch.device(device).index or 0] if device.startswith("cuda") else []
+    loss_history, epoch_sizes, seen, steps = [], [], 0, 0
+    with _torch.random.fork_rng(devices=devices):
+        _torch.manual_seed(random_state)
+        for epoch in range(epochs):
+            schedule.on_epoch_start(epoch, model)
+            model.train()
+            order = schedule.epoch_indices()
+            total_loss = 0.0
+            for start in range(0, order.size, batch_size):
+                rows = order[start:start + batch_size]
+                x, y = fetcher.fetch(rows)
+                with _torch.autocast("cuda", dtype=_torch.float16, enabled=use_amp):
+                    per = _per_sample(loss_fn, model(x), y)
+                    obj = schedule.rescale(rows, per.float()).mean()
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(obj).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    obj.backward()
+                    opt.step()
+                if sched is not None:
+                    sched.step()
+                total_loss += float(per.detach().sum())
+                steps += 1
+            seen += int(order.size)
+            epoch_sizes.append(int(order.size))
+            loss_history.append(total_loss / max(1, order.size))
+            if callback is not None:
+                callback("train", epoch + 1, epochs)
+    if device.startswith("cuda"):
+        _torch.cuda.synchronize()
+    total_seconds = time.perf_counter() - t_start
+    selection_seconds += schedule.selection_seconds
+    training_seconds = max(total_seconds - schedule.selection_seconds, 1e-12)
+    return TrainResult(
+        epochs=epochs, loss_history=loss_history, epoch_sizes=epoch_sizes, samples_seen=seen,
+        sample_gradients=seen, forward_samples=int(schedule.forward_samples), selection_seconds=selection_seconds,
+        training_seconds=training_seconds, total_seconds=total_seconds,
+        examples_per_second=seen / training_seconds, device=device, random_state=random_state,
+        reselections=list(schedule.reselections), steps=steps)
+
+
+def evaluate(model, dataset, *, batch_size=1024, device="auto", n_classes=None) -> EvalResult:
+    """Accuracy, balanced accuracy (mean per-class accuracy over the classes
+    present) and per-class accuracy of ``model`` on ``dataset``."""
+    device = resolve_device(device)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    y = dataset_labels(dataset)
+    fetcher = BatchFetcher(dataset, device)
+    model.to(device)
+    was = model.training
+    model.eval()
+    preds = []
+    try:
+        with _torch.no_grad():
+            for start in range(0, y.size, batch_size):
+                rows = np.arange(start, min(start + batch_size, y.size))
+                preds.append(model(fetcher.fetch(rows)[0]).argmax(1).cpu().numpy())
+    finally:
+        model.train(was)
+    pred = np.concatenate(preds)
+    c = max(int(y.max()) + 1, int(n_classes or 0))
+    correct = np.bincount(y, weights=(pred == y).astype(float), minlength=c)
+    count = np.bincount(y, minlength=c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
+    return EvalResult(accuracy=float((pred == y).mean()), balanced_accuracy=float(np.nanmean(per)),
+                      per_class_accuracy=per, n_samples=int(y.size))

@@ -1,0 +1,432 @@
+"""``GreeDi``: distributed selection (GreeDi, Mirzasoleiman et al. 2013;
+RandGreeDi, Barbosa et al. 2015).
+
+partition -> select ``ceil(oversample * k)`` per partition, in parallel, on an
+executor -> merge: select ``k`` from the union on the driver -> keep the
+better of the merged solution and the best single partition's solution
+(RandGreeDi), both valued by the inner objective on the union.
+
+What moves where: a partition task receives a configured selector, a source
+(a path and shape, or with Ray and an in-memory array the partition's rows,
+``X[rows]``, put in the object store) and its sorted row numbers; it reads
+its own rows and returns its picks (indices, gains, weights: a few KB). The
+driver holds only labels, row numbers, a k-means training sample and the
+union's rows. See docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+
+import numpy as np
+
+from .._registry import CLASS_BUDGETS, check_name
+from .._validation import check_float, check_int, check_labels, check_random_state, resolve_n_select
+from ..exceptions import BackendUnavailableError, ValidationError
+from ._base import BaseSelector, Group, GroupResult, Progress, WrapperSelector
+
+__all__ = ["GreeDi"]
+
+PARTITIONS = ("random", "kmeans")
+#: rows per k-means assignment task
+ASSIGN_ROWS = 250_000
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _metric_of(selector) -> str:
+    for attr in ("similarity", "metric"):
+        v = getattr(selector, attr, None)
+        m = getattr(v, "metric", v) if v is not None else None
+        if isinstance(m, str) and m in ("cosine", "euclidean", "inner_product"):
+            return m
+    return "cosine"
+
+
+# ------------------------------------------------------------------ the tasks (run where the data are)
+def _task_rows(task):
+    """The task's rows, checked finite (errors name the global row)."""
+    data = task["shard"] if task.get("shard") is not None else task["source"].read(task["rows"])
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float32)
+    finite = np.isfinite(data)
+    if not finite.all():
+        i, j = np.argwhere(~finite)[0]
+        raise ValidationError(f"X must be finite; found {data[i, j]} at row {int(task['rows'][i])}, column {j}")
+    return data
+
+
+def partition_task(task: dict) -> dict:
+    """Select within one partition; indices come back as global row numbers."""
+    t0 = time.perf_counter()
+    rows = np.asarray(task["rows"], np.int64)
+    data = _task_rows(task)
+    t_read = time.perf_counter() - t0
+    rng = check_random_state(task["seed"])
+    group = Group(data, None, False, Progress(None, {}))
+    prepared = task["selector"]._prepare(group, rng)
+    codes, caps = task.get("codes"), task.get("caps")
+    if codes is None:
+        res = prepared._select_group(group, min(int(task["k"]), group.n), rng)
+        idx, gains, weights, objective = res.indices, res.gains, res.weights, res.objective
+        picked_codes = None
+    else:  # class budgets: each class of this partition on its own cap
+        parts, objective = [], 0.0
+        for c in np.unique(codes):
+            members = np.flatnonzero(codes == c)
+            b = min(int(caps[c]), members.size)
+            if b == 0:
+                continue
+            r = prepared._select_group(group.take(members), b, rng)
+            objective += r.objective
+            parts.append((members[r.indices], r.gains, r.weights, np.full(r.indices.size, c, np.int64)))
+        idx, gains, weights, picked_codes = (np.concatenate([p[i] for p in parts]) if parts else
+                                             np.zeros(0, np.int64 if i in (0, 3) else np.float64) for i in range(4))
+    return {"indices": rows[idx], "gains": np.asarray(gains, np.float64), "weights": np.asarray(weights, np.float64),
+            "codes": picked_codes, "objective": float(objective), "n": int(rows.size),
+            "seconds": time.perf_counter() - t0, "read_seconds": t_read, "bytes_read": int(data.nbytes),
+            "maxrss_mb": _maxrss_mb(), "describe": prepared._describe(),
+            "timings": {k: float(v) for k, v in group.timings.items()}}
+
+
+def assign_task(task: dict) -> np.ndarray:
+    """Nearest k-means centroid of each row of ``[start, stop)`` (int32)."""
+    data = task["shard"] if task.get("shard") is not None else task["source"].read_range(task["start"], task["stop"])
+    return _nearest_centroid(np.ascontiguousarray(data, np.float32), task["centroids"], task["metric"])
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise BackendUnavailableError("partition='kmeans' needs FAISS: pip install faiss-cpu") from None
+    return faiss
+
+
+def _normalise(X, metric):
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.maximum(norms, np.finfo(np.float32).tiny)
+    return np.ascontiguousarray(X, np.float32)
+
+
+def _kmeans_pp(X, P, rng):
+    """k-means++ seeding (Arthur and Vassilvitskii, 2007): each next centre
+    drawn with probability proportional to the squared distance to the
+    nearest centre so far."""
+    centres = np.empty((P, X.shape[1]), np.float32)
+    centres[0] = X[rng.integers(X.shape[0])]
+    sq = (X * X).sum(axis=1)
+    d2 = np.maximum(sq - 2 * X @ centres[0] + centres[0] @ centres[0], 0).astype(np.float64)
+    for j in range(1, P):
+        total = d2.sum()
+        i = int(rng.choice(X.shape[0], p=d2 / total)) if total > 0 else int(rng.integers(X.shape[0]))
+        centres[j] = X[i]
+        d2 = np.minimum(d2, np.maximum(sq - 2 * X @ centres[j] + centres[j] @ centres[j], 0))
+    return centres
+
+
+def _nearest_centroid(X, centroids, metric):
+    faiss = _faiss()
+    X = _normalise(X, metric)
+    index = faiss.IndexFlatL2(centroids.shape[1]) if metric == "euclidean" else faiss.IndexFlatIP(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, np.float32))
+    _, lab = index.search(X, 1)
+    return lab[:, 0].astype(np.int32)
+
+
+# ------------------------------------------------------------------ the wrapper
+class GreeDi(WrapperSelector):
+    """Run ``selector`` on ``n_partitions`` parts of the data in parallel and
+    merge (GreeDi / RandGreeDi).
+
+    Parameters
+    ----------
+    selector : the inner selector (any coreset selector on embeddings),
+        run on each partition and on the union of the partitions' picks.
+    n_partitions : 1 to N. With 1, the result is the inner selector's.
+    executor : "local" (tasks one after the other in this process), "ray",
+        or an :class:`~coreset.executors.Executor` instance.
+    partition : "random" (a seeded balanced random split) or "kmeans" (FAISS
+        k-means with ``n_partitions`` centroids trained on a seeded sample of
+        ``kmeans_sample`` rows read by the driver; tasks assign their rows), so
+        similar points stay together. Empty clusters are dropped.
+    oversample : each partition selects ``ceil(oversample * k)`` (GreeDi's
+        alpha; RandGreeDi's guarantee is for 1).
+    class_budget, alpha, min_per_class : with labels, per-class totals from
+        :func:`allocate_budget` on the global class sizes; each partition
+        selects up to ``ceil(oversample * b_c)`` of class c, and the merge
+        selects exactly ``b_c`` of class c from the union.
+    n_select, fraction, random_state : default to the inner selector's.
+    ray_address, num_cpus, max_retries : for ``executor="ray"``.
+    column : the list column when ``X`` is a parquet path.
+
+    ``fit(X)`` takes an array, a memory-mapped ``.npy``, or a path to a
+    ``.npy`` / ``.parquet`` file (the driver then never reads it whole).
+    Weights sum to N (with a class budget, to the size of every class with a
+    pick): each pick of a partition stands for the points it represents
+    there; the union's points are assigned to their most similar final pick
+    (exact search), carrying their weights.
+    """
+
+    accepts_precomputed = False
+
+    def __init__(self, selector, n_partitions=8, *, executor="local", partition="random", oversample=1.0,
+                 class_budget=None, alpha=0.5, min_per_class=0, n_select=None, fraction=None, random_state=None,
+                 ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536, column=None):
+        self.selector = selector
+        self.n_partitions = n_partitions
+        self.executor = executor
+        self.partition = partition
+        self.oversample = oversample
+        self.class_budget = class_budget
+        self.alpha = alpha
+        self.min_per_class = min_per_class
+        self.n_select = n_select
+        self.fraction = fraction
+        self.random_state = random_state
+        self.ray_address = ray_address
+        self.num_cpus = num_cpus
+        self.max_retries = max_retries
+        self.kmeans_sample = kmeans_sample
+        self.column = column
+
+    @property
+    def method_name(self):
+        return getattr(self.selector, "method_name", type(self.selector).__name__)
+
+    def fit(self, X, y=None, *, callback=None, **fit_params):
+        """Select from ``X`` (array, memmap or path); ``y``: labels (needed
+        with ``class_budget``); ``callback(stage, done, total)``: one call per
+        finished partition (stage "partitions") and per k-means assignment
+        task (stage "assign")."""
+        if not isinstance(self.selector, BaseSelector):
+            raise ValidationError(f"selector must be a coreset selector; got {type(self.selector).__name__}")
+        for key in ("costs", "initial_subset"):
+            if fit_params.get(key) is not None:
+                raise ValidationError(f"{key}= is not supported by GreeDi; got {key}=...")
+        if self.selector._is_precomputed():
+            raise ValidationError("GreeDi needs embeddings; the inner selector is set for a precomputed similarity")
+        return self._fit_with_inner_size(X, y, {"callback": callback}) or self._fit(X, y, callback)
+
+    # -- the run ------------------------------------------------------------------
+    def _fit(self, X, y, callback):
+        from .._provenance import build_meta
+        from ..executors import as_source, make_executor
+        from ..selection import Selection
+
+        t_start = time.perf_counter()
+        source = as_source(X, self.column)
+        n = source.n
+        k = resolve_n_select(n, self.n_select, self.fraction)
+        P = check_int(self.n_partitions, "n_partitions", low=1, high=n)
+        check_name("partition", self.partition, PARTITIONS)
+        over = check_float(self.oversample, "oversample", low=1.0)
+        codes = budgets = None
+        if y is not None:
+            y = check_labels(y, n)
+        if self.class_budget is not None:
+            check_name("class_budget", self.class_budget, CLASS_BUDGETS)
+            if y is None:
+                raise ValidationError(f"class_budget={self.class_budget!r} needs labels y; got y=None")
+            from ._budget import allocate_budget
+
+            codes = np.unique(y, return_inverse=True)[1]
+            budgets = allocate_budget(np.bincount(codes), k, self.class_budget, alpha=self.alpha,
+                                      min_per_class=self.min_per_class)
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValidationError(f"ray_address applies to executor='ray'; got executor={self.executor!r}")
+        ray_params = {"address": self.ray_address, "num_cpus": self.num_cpus,
+                      "max_retries": None if self.max_retries == 3 else check_int(self.max_retries, "max_retries",
+                                                                                   low=0)}
+        executor = make_executor(self.executor, **{key: v for key, v in ray_params.items() if v is not None})
+        rng = check_random_state(self.random_state)
+        metric = _metric_of(self.selector)
+        timings = {}
+        t = time.perf_counter()
+        parts = self._partitions(source, n, P, rng, executor, metric, callback)
+        timings["partition"] = time.perf_counter() - t
+        seeds = [self.random_state] if len(parts) == 1 else [int(s) for s in rng.integers(0, 2**63 - 1, len(parts))]
+        kappa = math.ceil(over * k)
+        caps = None if budgets is None else np.ceil(over * budgets).astype(np.int64)
+        ship = source.in_memory and not getattr(executor, "shares_memory", False)
+        tasks = []
+        for rows, seed in zip(parts, seeds):
+            task = {"selector": self.selector, "rows": rows, "seed": seed, "k": kappa,
+                    "codes": None if codes is None else codes[rows], "caps": caps}
+            if ship:
+                task["shard"] = source.read(rows)
+            else:
+                task["source"] = source
+            tasks.append(task)
+        t = time.perf_counter()
+        results = executor.map(partition_task, tasks, stage="partitions", callback=callback)
+        timings["partitions"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if len(parts) == 1:
+            r = results[0]
+            res = GroupResult(r["indices"], r["gains"], r["weights"], r["objective"])
+            if codes is not None:
+                res = self._by_gain(res)
+            info = {"chosen": "partition 0", "merge_candidates": None}
+        else:
+            res, info = self._merge(source, results, k, budgets, rng, metric)
+        timings["merge"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+        info.update(
+            n_partitions=len(parts), partition=self.partition, oversample=over, executor=executor.describe(),
+            partition_sizes=[int(p.size) for p in parts],
+            partition_seconds=[round(r["seconds"], 4) for r in results],
+            partition_read_seconds=[round(r["read_seconds"], 4) for r in results],
+            partition_bytes_read=[r["bytes_read"] for r in results],
+            worker_maxrss_mb=[round(r["maxrss_mb"], 1) for r in results],
+            partition_objectives=[r["objective"] for r in results],
+            bytes_shipped=int(sum(t["shard"].nbytes if "shard" in t else 0 for t in tasks)
+                              + sum(p.nbytes for p in parts)),
+            bytes_returned=int(sum(r["indices"].nbytes + r["gains"].nbytes + r["weights"].nbytes for r in results)),
+            driver_maxrss_mb=round(_maxrss_mb(), 1), source=source.describe())
+        self.greedi_ = info
+        group = Group(np.empty((n, 0)), y, False, Progress(None, {}))
+        self._described = self._describe_with(results)
+        meta = build_meta(self, group, res, random_state=self.random_state, timings=timings)
+        meta["greedi"] = _plain(info)
+        if codes is not None:
+            meta.update(class_budget=self.class_budget, min_per_class=int(self.min_per_class),
+                        alpha=float(self.alpha) if self.class_budget == "tempered" else None)
+        self.selection_ = Selection(indices=np.asarray(res.indices, np.int64), weights=res.weights, gains=res.gains,
+                                    objective=res.objective, labels=None if y is None else y[res.indices], meta=meta)
+        self.ranking_, self.weights_, self.gains_ = self.selection_.indices, self.selection_.weights, res.gains
+        self.n_features_in_ = source.d
+        return self
+
+    def _describe_with(self, results):
+        d = dict(results[0]["describe"])
+        d["method"] = d.get("method") or self.method_name
+        return d
+
+    def _describe(self):
+        return dict(self._described)
+
+    def _by_gain(self, res):
+        if not getattr(self.selector, "merge_by_gain", False):
+            return res
+        order = np.argsort(-np.nan_to_num(res.gains, nan=0.0), kind="stable")
+        return GroupResult(res.indices[order], res.gains[order], res.weights[order], res.objective)
+
+    # -- partitioning -------------------------------------------------------------------
+    def _partitions(self, source, n, P, rng, executor, metric, callback):
+        """Sorted row numbers of each non-empty partition."""
+        if P == 1:
+            return [np.arange(n, dtype=np.int64)]
+        if self.partition == "random":
+            perm = rng.permutation(n)
+            return [np.sort(perm[p::P]) for p in range(P)]
+        faiss = _faiss()
+        m = min(n, max(check_int(self.kmeans_sample, "kmeans_sample", low=1), 39 * P))
+        sample = np.sort(rng.choice(n, size=m, replace=False))
+        Xs = _normalise(source.read(sample).astype(np.float32), metric)
+        km = faiss.Kmeans(Xs.shape[1], P, niter=20, seed=int(rng.integers(0, 2**31 - 1)),
+                          spherical=metric == "cosine", verbose=False)
+        km.train(Xs, init_centroids=_kmeans_pp(Xs, P, rng))
+        centroids = np.array(km.centroids, np.float32)
+        del Xs
+        bounds = np.linspace(0, n, max(1, math.ceil(n / ASSIGN_ROWS)) + 1).astype(np.int64)
+        ship = source.in_memory and not getattr(executor, "shares_memory", False)
+        tasks = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            task = {"start": int(a), "stop": int(b), "centroids": centroids, "metric": metric}
+            if ship:
+                task["shard"] = source.read_range(int(a), int(b))
+            else:
+                task["source"] = source
+            tasks.append(task)
+        labels = np.concatenate(executor.map(assign_task, tasks, stage="assign", callback=callback))
+        order = np.argsort(labels, kind="stable")
+        splits = np.split(order, np.cumsum(np.bincount(labels, minlength=P))[:-1])
+        return [np.sort(s).astype(np.int64) for s in splits if s.size]
+
+    # -- the merge ------------------------------------------------------------------------
+    def _merge(self, source, results, k, budgets, rng, metric):
+        U = np.concatenate([r["indices"] for r in results])
+        w = np.concatenate([r["weights"] for r in results])
+        part = np.concatenate([np.full(r["indices"].size, p) for p, r in enumerate(results)])
+        order = np.argsort(U, kind="stable")
+        XU = np.empty((U.size, source.d), source.dtype)
+        XU[order] = source.read(U[order])
+        if budgets is None:
+            res, info = self._merge_group(XU, U, w, part, np.arange(U.size), k, rng, metric)
+            return res, info
+        codes = np.concatenate([r["codes"] for r in results])
+        pieces, infos, objective = [], {}, 0.0
+        for c in np.flatnonzero(budgets):
+            members = np.flatnonzero(codes == c)
+            r, info = self._merge_group(XU, U, w, part, members, int(budgets[c]), rng, metric)
+            pieces.append(r)
+            infos[int(c)] = info["chosen"]
+            objective += r.objective
+        res = GroupResult(*(np.concatenate([getattr(p, a) for p in pieces]) for a in ("indices", "gains", "weights")),
+                          objective)
+        return self._by_gain(res), {"chosen": infos, "merge_candidates": None, "union_size": int(U.size)}
+
+    def _merge_group(self, XU, U, w, part, members, k, rng, metric):
+        """Select ``k`` of ``members`` (positions in the union); RandGreeDi's
+        choice between the merged and the best partition solution."""
+        from ..similarity._knn import nearest_among
+
+        X = XU[members]
+        group = Group(X, None, False, Progress(None, {}))
+        prepared = self.selector._prepare(group, rng)
+        res = prepared._select_group(group, min(k, members.size), rng)
+        candidates = {"merged": (res.indices, res.gains)}
+        values = {}
+        evaluate = _evaluator(prepared, X)
+        if evaluate is not None:
+            for p in np.unique(part[members]):
+                own = np.flatnonzero(part[members] == p)[:k]  # the partition's first k picks, in order
+                candidates[f"partition {int(p)}"] = (own, None)
+            for name, (pos, _) in candidates.items():
+                values[name], gains = evaluate(pos)
+                if name != "merged":
+                    candidates[name] = (pos, gains)
+            best = max(values, key=lambda name: (values[name], name == "merged"))
+        else:
+            best = "merged"
+        pos, gains = candidates[best]
+        assign = nearest_among(X, np.arange(X.shape[0]), pos, metric=metric, backend=None)
+        weights = np.bincount(assign, weights=w[members], minlength=pos.size).astype(np.float64)
+        objective = values.get(best, res.objective)
+        info = {"chosen": best, "merge_candidates": {n: float(v) for n, v in values.items()} or None,
+                "union_size": int(U.size)}
+        return GroupResult(U[members[pos]], np.asarray(gains, np.float64), weights, float(objective)), info
+
+
+def _evaluator(prepared, X):
+    """``evaluate(positions) -> (value, gains)``: the inner objective on the
+    union, one similarity built for every candidate; None when the inner
+    selector has no objective."""
+    obj, sim = getattr(prepared, "_objective", None), getattr(prepared, "_similarity", None)
+    if obj is None or sim is None:
+        return None
+    from ..objectives._base import Data
+
+    S, _ = sim.build(X)
+
+    def evaluate(pos):
+        f = obj.bind(Data(features=X, similarity=S))
+        gains = np.empty(pos.size)
+        for t, j in enumerate(pos):
+            gains[t] = float(f.gains(np.array([j], np.int64))[0])
+            f.update(int(j))
+        return float(f.value), gains
+
+    return evaluate
+
+
+def _plain(v):
+    from .._provenance import _plain as plain
+
+    return plain(v)

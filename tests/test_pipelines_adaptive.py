@@ -1,0 +1,164 @@
+"""Adaptive reselection: exactly every R epochs, the warm start keeps the
+sample-gradient total at the budget, the picks are the engine's facility
+location on hand-checked gradient proxies, and models hooks cannot reach
+get a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import coreset  # noqa: E402
+from coreset import ValidationError  # noqa: E402
+from coreset.pipelines import AdaptiveReselection, IndexedDataset, gradient_proxies, train  # noqa: E402
+from coreset.pipelines._dataset import BatchFetcher  # noqa: E402
+
+N, D, C = 120, 6, 4
+
+
+def make_data(seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((C, D)) * 3
+    y = np.repeat(np.arange(C), [60, 35, 20, 5])
+    rng.shuffle(y)
+    X = (centers[y] + rng.standard_normal((N, D))).astype(np.float32)
+    return torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y)), X, y
+
+
+def mlp(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(D, 16), torch.nn.ReLU(), torch.nn.Linear(16, C))
+
+
+def test_reselection_happens_exactly_every_R_epochs():
+    ds, _, y = make_data()
+    sched = AdaptiveReselection(0.25, every=3)
+    res = train(mlp(), ds, schedule=sched, epochs=10, batch_size=16, device="cpu")
+    assert [r["epoch"] for r in res.reselections] == [0, 3, 6, 9]
+    assert res.forward_samples == 4 * N  # one forward pass over every row per reselection
+    assert all(r["forward_samples"] == N and r["seconds"] > 0 for r in res.reselections)
+    assert res.sample_gradients == round(0.25 * 10 * N) == sum(res.epoch_sizes)
+    assert np.isclose(res.selection_seconds, sum(r["seconds"] for r in res.reselections))
+
+
+@pytest.mark.parametrize("fraction,kappa,epochs,warm", [(0.3, 0.5, 10, 1), (0.5, 0.6, 7, 2), (0.2, 0.0, 6, 0),
+                                                        (0.3, 0.2, 10, 0)])
+def test_warm_start_keeps_the_sample_gradient_total_at_the_budget(fraction, kappa, epochs, warm):
+    ds, _, _ = make_data()
+    sched = AdaptiveReselection(fraction, every=2, kappa=kappa)
+    res = train(mlp(), ds, schedule=sched, epochs=epochs, batch_size=32, device="cpu")
+    budget = round(fraction * epochs * N)
+    assert res.sample_gradients == budget
+    assert sched.warm_epochs == warm == int(np.floor(kappa * fraction * epochs))
+    assert res.epoch_sizes[:warm] == [N] * warm  # full data first
+    sub = res.epoch_sizes[warm:]
+    assert max(sub) - min(sub) <= 1 and max(sub) < N
+    assert [r["epoch"] for r in res.reselections] == list(range(warm, epochs, 2))
+
+
+def test_gradient_proxies_match_a_hand_computation():
+    ds, X, y = make_data()
+    model = mlp(3)
+    G = gradient_proxies(model, BatchFetcher(ds, "cpu"), y, batch_size=50)
+    with torch.no_grad():
+        p = torch.softmax(model(torch.tensor(X)), 1).numpy()
+    p[np.arange(N), y] -= 1
+    assert np.allclose(G, p, atol=1e-6)
+    Gf = gradient_proxies(model, BatchFetcher(ds, "cpu"), y, features=True)
+    with torch.no_grad():
+        h = model[1](model[0](torch.tensor(X))).numpy()
+    assert np.allclose(Gf, np.hstack([p, h]), atol=1e-5)
+
+
+def test_picks_are_the_engines_per_class_facility_location_in_a_user_loop():
+    ds, _, y = make_data()
+    model = mlp()
+    sched = AdaptiveReselection(0.2, every=2, min_per_class=1).attach(ds, epochs=4, random_state=2)
+    loader = torch.utils.data.DataLoader(IndexedDataset(ds), batch_size=10, sampler=sched.sampler)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for epoch in range(4):
+        sched.on_epoch_start(epoch, model)
+        if epoch in (0, 2):
+            G = gradient_proxies(model, BatchFetcher(ds, "cpu"), y)
+            ref = coreset.select(G, n_select=sched.n_select, y=y, class_budget="proportional", min_per_class=1,
+                                 metric="euclidean", random_state=(2 * 1_000_003 + epoch) % 2**31)
+            assert np.array_equal(sched.indices, ref.indices)
+            assert set(y[sched.indices]) == set(range(C))  # every class, the 5-row one included
+            w = sched.rescale(torch.tensor(ref.indices), torch.ones(ref.indices.size))
+            assert np.allclose(w.numpy(), ref.weights * ref.indices.size / ref.weights.sum())
+        rows_seen = []
+        for x, t, rows in loader:
+            loss = sched.rescale(rows, torch.nn.functional.cross_entropy(model(x), t, reduction="none")).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rows_seen.extend(rows.tolist())
+        assert sorted(rows_seen) == sorted(sched.indices.tolist())  # only the selection, each once
+
+
+class FunctionalHead(torch.nn.Module):
+    """The classifier is a raw parameter used through F.linear: no nn.Linear to hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.ReLU()
+        self.w = torch.nn.Parameter(torch.randn(C, D))
+
+    def forward(self, x):
+        return torch.nn.functional.linear(self.body(x), self.w)
+
+
+class UnusedLinear(torch.nn.Module):
+    """Has an nn.Linear, but forward never calls it."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(D, C)
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.head.weight, self.head.bias)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_models_hooks_cannot_reach_get_a_clear_error():
+    ds, _, _ = make_data()
+    with pytest.raises(ValidationError, match="no nn.Linear submodule that a forward hook can reach"):
+        train(FunctionalHead(), ds, schedule=AdaptiveReselection(0.2, every=2), epochs=2, device="cpu")
+    model = UnusedLinear()
+    before = [p.detach().clone() for p in model.parameters()]
+    warm = AdaptiveReselection(0.5, every=2, kappa=0.9)  # full-data epochs first: still refused before any step
+    with pytest.raises(ValidationError, match="hook on layer 'head' never ran"):
+        train(model, ds, schedule=warm, epochs=6, device="cpu")
+    assert warm.warm_epochs == 2 and all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    scripted = torch.jit.script(mlp())
+    with pytest.raises(ValidationError, match="TorchScript"):
+        train(scripted, ds, schedule=AdaptiveReselection(0.2, every=2), epochs=2, device="cpu")
+    with pytest.raises(ValidationError, match=r"layer='fc' is not a submodule.*\['0', '2'\]"):
+        train(mlp(), ds, schedule=AdaptiveReselection(0.2, every=2, layer="fc"), epochs=2, device="cpu")
+
+
+def test_adaptive_parameter_errors():
+    ds, _, _ = make_data()
+    with pytest.raises(ValidationError, match="fraction"):
+        AdaptiveReselection(1.5)
+    with pytest.raises(ValidationError, match="every"):
+        AdaptiveReselection(0.1, every=0)
+    with pytest.raises(ValidationError, match="kappa"):
+        AdaptiveReselection(0.1, kappa=1.0)
+    with pytest.raises(ValidationError, match="attach"):
+        AdaptiveReselection(0.1).on_epoch_start(0, mlp())
+    with pytest.raises(ValidationError, match="fewer than 1 row"):
+        AdaptiveReselection(0.001).attach(ds, epochs=1)
+
+
+def test_adaptive_same_seed_same_result():
+    ds, _, _ = make_data()
+    runs = []
+    for _ in range(2):
+        model = mlp()
+        r = train(model, ds, schedule=AdaptiveReselection(0.3, every=2, kappa=0.4), epochs=6, batch_size=16,
+                  device="cpu", random_state=4)
+        runs.append((r.loss_history, torch.cat([p.detach().flatten() for p in model.parameters()])))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
