@@ -63,7 +63,7 @@ def test_one_partition_with_class_budget_is_class_balanced():
     assert np.array_equal(ref.indices, got.indices) and np.array_equal(ref.weights, got.weights)
 
 
-@pytest.mark.parametrize("partition", ["random", "kmeans"])
+@pytest.mark.parametrize("partition", ["random", "kmeans", "contiguous"])
 @pytest.mark.parametrize("P", [2, 5])
 def test_selection_is_valid_and_weights_sum_to_n(partition, P):
     X, _ = blobs(n=1000)
@@ -91,13 +91,30 @@ def test_objective_close_to_centralized():
         assert exact_fl(X, got.indices) >= 0.97 * central, partition
 
 
+def test_contiguous_partitions_are_row_ranges_and_read_only_their_rows(tmp_path, monkeypatch):
+    X, _ = blobs(n=1000)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    from coreset.executors import _sources
+
+    spans = []
+    real = _sources.NpySource.read_range
+    monkeypatch.setattr(_sources.NpySource, "read_range",
+                        lambda self, a, b: spans.append((a, b)) or real(self, a, b))
+    model = GreeDi(inner(), 4, partition="contiguous", n_select=20, random_state=0).fit(str(path))
+    assert model.greedi_["partition_sizes"] == [250] * 4
+    # the partition tasks (run in order by the local executor) read rows 0-249, 250-499, ... and
+    # nothing else; what follows is the merge reading the union's rows
+    assert spans[:4] == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+
+
 def test_kmeans_partitions_keep_clusters_together():
     X, y = blobs(n=900, d=16, centers=3, seed=2, scale=10.0)
     sizes = GreeDi(inner(), 3, partition="kmeans", n_select=9, random_state=0).fit(X).greedi_["partition_sizes"]
     assert sorted(sizes) == sorted(np.bincount(y).tolist())
 
 
-@pytest.mark.parametrize("partition", ["random", "kmeans"])
+@pytest.mark.parametrize("partition", ["random", "kmeans", "contiguous"])
 @pytest.mark.parametrize("policy", ["proportional", "equal", "tempered"])
 def test_class_budgets_exact_after_merge(partition, policy):
     X, _ = blobs(n=1500, seed=5)

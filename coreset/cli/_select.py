@@ -179,7 +179,7 @@ DISTRIBUTED = [
         "--ray-address", metavar="ADDR", rich_help_panel=_DIST, show_default=False,
         help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting a local one.")),
     Opt("partition_by", str, "random", P(
-        "--partition-by", metavar="random|kmeans", rich_help_panel=_DIST,
+        "--partition-by", metavar="random|kmeans|contiguous", rich_help_panel=_DIST,
         help="How points are split (with --partitions): random, or FAISS k-means clusters.")),
 ]
 _STREAM = "Streaming"
@@ -290,8 +290,9 @@ def _greedi_options(v: dict):
         raise typer.BadParameter(f"must be >= 1; got {v['partitions']}", param_hint="'--partitions'")
     if v["executor"] not in ("local", "ray"):
         raise typer.BadParameter(f"choose local or ray; got {v['executor']!r}", param_hint="'--executor'")
-    if v["partition_by"] not in ("random", "kmeans"):
-        raise typer.BadParameter(f"choose random or kmeans; got {v['partition_by']!r}", param_hint="'--partition-by'")
+    if v["partition_by"] not in ("random", "kmeans", "contiguous"):
+        raise typer.BadParameter(f"choose random, kmeans or contiguous; got {v['partition_by']!r}",
+                                 param_hint="'--partition-by'")
     if v["ray_address"] is not None and v["executor"] != "ray":
         raise typer.BadParameter("--ray-address applies with --executor ray", param_hint="'--ray-address'")
     return {"n_partitions": v["partitions"], "executor": v["executor"], "ray_address": v["ray_address"],

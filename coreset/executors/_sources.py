@@ -107,7 +107,7 @@ class NpySource(Source):
         pos = 0
         while pos < rows.size:
             start = int(rows[pos])
-            stop = min(self.n, start + block)
+            stop = min(self.n, start + block, int(rows[-1]) + 1)  # never past the last row asked for
             end = int(np.searchsorted(rows, stop, side="left"))
             if (end - pos) * 64 >= stop - start:  # one in 64 rows or more: read the block sequentially
                 chunk = self.read_range(start, stop)
