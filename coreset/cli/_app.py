@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._compare import compare_command
 from ._dedup import dedup_command
 from ._embed import embed_command
 from ._inspect import inspect_command
@@ -49,6 +50,7 @@ app.command("inspect")(inspect_command)
 app.command("dedup")(dedup_command)
 app.command("embed")(embed_command)
 app.command("list")(list_command)
+app.command("compare")(compare_command)
 
 
 @app.command("datasets")

@@ -23,6 +23,9 @@ _EXPORTS = {
     "load_backbone": "_backbones", "BACKBONES": "_backbones", "TextBackbone": "_backbones",
     # scores from a preliminary model (_scoring.py)
     "compute_scores": "_scoring", "class_errors": "_scoring", "fit_probe": "_scoring",
+    # fractions x methods x seeds comparison (_compare.py, _compare_methods.py)
+    "compare": "_compare", "CompareResult": "_compare", "cell_metrics": "_compare", "class_groups": "_compare",
+    "COMPARE_METHODS": "_compare_methods",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,141 @@
+"""``coreset compare``: fractions x methods x seeds of training on subsets of
+a dataset, with per-class metrics, resumable results, a summary and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import cli_errors, fail, logging_to_stderr, stderr_console, stdout_console
+from ._progress import ProgressReporter
+
+__all__ = ["compare_command"]
+
+_IN, _GRID, _TRAIN, _OUT = "Input", "Grid", "Training", "Output"
+
+
+def _floats(value: str, flag: str) -> list:
+    try:
+        return [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers such as 0.1,0.3; got {value!r}",
+                                 param_hint=f"'{flag}'") from None
+
+
+def _ints(value: str, flag: str) -> list:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}",
+                                 param_hint=f"'{flag}'") from None
+
+
+def compare_command(
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", "-d", metavar="NAME", rich_help_panel=_IN,
+        help="An embedded dataset (`coreset datasets`), e.g. digits-lt, zipf_hard, mnist1d_lt.")] = None,
+    embeddings: Annotated[Optional[Path], typer.Option(
+        "--embeddings", metavar="X.npy", rich_help_panel=_IN,
+        help="Training embeddings (instead of --dataset); needs --labels, --test-embeddings, --test-labels.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", metavar="y.npy", rich_help_panel=_IN, help="Training labels, one per row of --embeddings.")] = None,
+    test_embeddings: Annotated[Optional[Path], typer.Option(
+        "--test-embeddings", metavar="PATH", rich_help_panel=_IN, help="Held-out embeddings.")] = None,
+    test_labels: Annotated[Optional[Path], typer.Option(
+        "--test-labels", metavar="PATH", rich_help_panel=_IN, help="Held-out labels.")] = None,
+    methods: Annotated[str, typer.Option(
+        "--methods", "-m", metavar="A,B,C", rich_help_panel=_GRID,
+        help="Comma-separated method names, or `all` (see docs/compare.md).")] =
+        "full,full_balanced,full_equal_compute,random,random_budget:tempered,facility_location:tempered,"
+        "facility_location:tempered+weighted",
+    fractions: Annotated[str, typer.Option(
+        "--fractions", metavar="F,F", rich_help_panel=_GRID, help="Subset fractions, each in (0, 1].")] = "0.1,0.3",
+    seeds: Annotated[str, typer.Option(
+        "--seeds", metavar="S,S", rich_help_panel=_GRID, help="Seeds (initial model, order, selection).")] = "0,1,2",
+    model: Annotated[str, typer.Option(
+        "--model", metavar="linear|mlp", rich_help_panel=_TRAIN, help="linear, or mlp (d -> 128 -> C).")] = "linear",
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", rich_help_panel=_TRAIN, help="Epochs per cell.")] = 20,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", metavar="N", rich_help_panel=_TRAIN, help="Batch size.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", metavar="LR", rich_help_panel=_TRAIN, help="Learning rate.")] = 0.05,
+    optimizer: Annotated[str, typer.Option(
+        "--optimizer", metavar="sgd|adam", rich_help_panel=_TRAIN, help="sgd (momentum 0.9) or adam.")] = "sgd",
+    breadth_threshold: Annotated[float, typer.Option(
+        "--breadth-threshold", metavar="T", rich_help_panel=_TRAIN,
+        help="Breadth counts the classes with test accuracy >= this.")] = 0.5,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="DIR", rich_help_panel=_OUT,
+        help="Folder for results.csv/json, summary.csv, plots; finished cells there are skipped.")] = None,
+    plot_dir: Annotated[Optional[Path], typer.Option(
+        "--plot-dir", metavar="DIR", rich_help_panel=_OUT, help="Write the PNG plots here instead of --out.")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", rich_help_panel=_OUT, help="Skip the plots.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar or table; only errors on stderr.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")] = False,
+):
+    """Compare training on full data, baselines and coresets: fractions x methods x seeds.
+
+    Per cell: balanced, head/torso/tail and worst-class accuracy, breadth,
+    compute. Results go to --out (resumable); the summary table (mean ± std
+    over seeds) goes to stdout, progress to stderr.
+    """
+    if out is None:
+        raise typer.BadParameter("give an output folder", param_hint="'--out'")
+    files = (embeddings, labels, test_embeddings, test_labels)
+    if dataset is not None and any(f is not None for f in files):
+        raise typer.BadParameter("give --dataset or --embeddings/--labels/--test-embeddings/--test-labels, not both",
+                                 param_hint="'--dataset'")
+    if dataset is None and any(f is None for f in files):
+        raise typer.BadParameter("give --dataset NAME, or all of --embeddings, --labels, --test-embeddings and "
+                                 "--test-labels", param_hint="'--dataset' / '--embeddings'")
+    frac_list, seed_list = _floats(fractions, "--fractions"), _ints(seeds, "--seeds")
+    err = stderr_console()
+    with cli_errors(debug), logging_to_stderr(err, debug=debug, quiet=quiet):
+        import numpy as np
+
+        if out.exists() and not out.is_dir():
+            fail(f"--out {str(out)!r} is a file; give a folder")
+        from ..pipelines._compare_methods import expand_methods, parse_method
+
+        for m in expand_methods(methods):  # names first: a typo fails before any data is read
+            parse_method(m)
+        if dataset is not None:
+            from ..data import load_dataset
+
+            data, name = load_dataset(dataset), None
+        else:
+            from ..data._readers import read_embeddings, read_labels
+
+            X = np.asarray(read_embeddings(embeddings)[0])
+            Xt = np.asarray(read_embeddings(test_embeddings)[0])
+            data, name = (X, read_labels(labels), Xt, read_labels(test_labels)), embeddings.stem
+        from ..pipelines import compare
+
+        reporter = ProgressReporter(err, enabled=not quiet and err.is_terminal)
+        with reporter:
+            res = compare(data, methods=methods, fractions=frac_list, seeds=seed_list, model=model, epochs=epochs,
+                          batch_size=batch_size, lr=lr, optimizer=optimizer, breadth_threshold=breadth_threshold,
+                          out=out, plot_dir=plot_dir, plots=not no_plots, name=name,
+                          callback=reporter.callback if reporter.enabled else None)
+    if quiet:
+        return
+    from rich.table import Table
+
+    t = Table(box=None, pad_edge=False)
+    for col in ("method", "fraction", "balanced acc.", "worst-class acc.", "tail acc.", "breadth", "compute"):
+        t.add_column(col, no_wrap=True)
+
+    def pm(s, k):
+        return "-" if s[f"{k}_mean"] is None else f"{s[f'{k}_mean']:.3f} ± {s[f'{k}_std']:.3f}"
+
+    for s in res.summary:
+        t.add_row(s["method"], f"{s['fraction']:g}", pm(s, "balanced_accuracy"), pm(s, "worst_class_accuracy"),
+                  pm(s, "tail_accuracy"), f"{s['breadth_mean']:.1f}", f"{s['total_compute_mean']:,.0f}")
+    con = stdout_console()
+    if not con.is_terminal:  # piped: do not truncate to 80 columns
+        con.width = 200
+    con.print(t)
+    err.print(f"wrote {', '.join(sorted(res.files.values()))}")
