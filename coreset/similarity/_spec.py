@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +34,30 @@ log = logging.getLogger(__name__)
 DENSE_AUTO_MAX = 2_000
 #: ``AutoSimilarity``: larger groups use a kNN graph with this many neighbours
 DEFAULT_N_NEIGHBORS = 32
+#: a dense similarity of at most this many multiply-adds (n * n * d) is computed on one BLAS
+#: thread: waking BLAS's thread pool costs more than it saves on a small product, far more on a
+#: loaded machine (one class of 100 x 100-d: 8 ms on OpenBLAS's 2 threads, 0.1 ms on one)
+SMALL_DENSE_WORK = 2**25
+
+_BLAS = []  # the threadpoolctl selection of numpy's BLAS, made once (1.5 ms); [None] without one
+
+
+@contextmanager
+def _one_blas_thread():
+    """numpy's BLAS on one thread inside the block (the same products: OpenBLAS
+    splits a product's rows and columns among its threads, not its sums)."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController().select(user_api="blas"))
+        except Exception:  # pragma: no cover - threadpoolctl missing or unable to drive this BLAS
+            _BLAS.append(None)
+    if _BLAS[0] is None:  # pragma: no cover
+        yield
+        return
+    with _BLAS[0].limit(limits=1):
+        yield
 
 _EMBEDDING_METRICS = tuple(m for m in METRICS if m != "precomputed")
 
@@ -133,7 +158,9 @@ class DenseSimilarity(Similarity):
     def build(self, X, callback=None):
         from ._knn import _dense_similarity
 
-        S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
+        n, d = X.shape[0], (X.shape[1] if X.ndim > 1 else 1)
+        with _one_blas_thread() if n * n * d <= SMALL_DENSE_WORK else nullcontext():
+            S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
         return S, {"form": "dense"}
 
 
