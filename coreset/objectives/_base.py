@@ -206,20 +206,28 @@ def knn_to_csr(indices: np.ndarray, similarities: np.ndarray):
     n, k = indices.shape
     cols = np.asarray(indices).ravel()
     vals = np.asarray(similarities).ravel()
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
     if cols.size and 0 <= cols.min() and cols.max() < n:
         # the transpose built directly: a stable sort by neighbour keeps each
         # row's columns (the points covered) ascending, as scipy's COO -> CSR
         # -> transpose -> CSR would; scipy's path is kept for repeated pairs
-        # (which it sums) and for out-of-range indices (which it rejects)
+        # (which it sums) and for out-of-range indices (which it rejects).
+        # Slot t of the flattened graph belongs to row t // k: no array of row
+        # numbers is made, and temporaries are freed early (1e6 x 32: ~0.5 GB less)
         order = np.argsort(cols.astype(np.uint16) if n <= 2**16 else cols, kind="stable")  # uint16: radix sort
-        r, c = cols[order], rows[order]
+        r = cols[order]
+        data = vals[order]
+        order //= k
+        c = order.astype(np.int32 if n < 2**31 else np.int64)
+        del order
         if not ((r[1:] == r[:-1]) & (c[1:] == c[:-1])).any():
             indptr = np.zeros(n + 1, np.int64)
             np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
-            G = sp.csr_matrix((vals[order], c.astype(np.int32 if n < 2**31 else np.int64), indptr), shape=(n, n))
+            del r
+            G = sp.csr_matrix((data, c, indptr), shape=(n, n))
             G.has_sorted_indices = True
             return G
+        del r, c, data
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
     G = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return G.T.tocsr()
 
