@@ -236,7 +236,13 @@ def test_cli_errors(digits, tmp_path):
     assert "absent from the training labels: 10" in err(files + ["--labels", str(tmp_path / "y_ok.npy"),
                                                                  "--test-labels", str(tmp_path / "yt.npy"),
                                                                  "--out", out])
-    err(["--dataset", "digits-lt", "--fractions", "a,b", "--out", out], code=2)
+    def usage(args):  # the usage error's text, unwrapped from rich's box
+        return " ".join(err(args, code=2).replace("│", " ").split())
+
+    assert "comma-separated numbers such as 0.1,0.3; got 'a,b'" in usage(
+        ["--dataset", "digits-lt", "--fractions", "a,b", "--out", out])
+    assert "comma-separated integers such as 0,1,2; got '0,x'" in usage(
+        ["--dataset", "digits-lt", "--seeds", "0,x", "--out", out])
     err(["--dataset", "digits-lt"], code=2)                                     # no --out
     err(["--dataset", "digits-lt", "--embeddings", str(tmp_path / "X.npy"), "--out", out], code=2)
     err(["--embeddings", str(tmp_path / "X.npy"), "--out", out], code=2)       # a half-given file set

@@ -16,19 +16,13 @@ __all__ = ["compare_command"]
 _IN, _GRID, _TRAIN, _OUT = "Input", "Grid", "Training", "Output"
 
 
-def _floats(value: str, flag: str) -> list:
+def _numbers(value: str, flag: str, cast, example: str) -> list:
+    """A comma-separated list of ``cast`` values; a usage error naming ``flag`` otherwise."""
     try:
-        return [float(v) for v in value.split(",") if v.strip()]
+        return [cast(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers such as 0.1,0.3; got {value!r}",
-                                 param_hint=f"'{flag}'") from None
-
-
-def _ints(value: str, flag: str) -> list:
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}",
+        kind = "integers" if cast is int else "numbers"
+        raise typer.BadParameter(f"expected comma-separated {kind} such as {example}; got {value!r}",
                                  param_hint=f"'{flag}'") from None
 
 
@@ -91,7 +85,8 @@ def compare_command(
     if dataset is None and any(f is None for f in files):
         raise typer.BadParameter("give --dataset NAME, or all of --embeddings, --labels, --test-embeddings and "
                                  "--test-labels", param_hint="'--dataset' / '--embeddings'")
-    frac_list, seed_list = _floats(fractions, "--fractions"), _ints(seeds, "--seeds")
+    frac_list = _numbers(fractions, "--fractions", float, "0.1,0.3")
+    seed_list = _numbers(seeds, "--seeds", int, "0,1,2")
     err = stderr_console()
     with cli_errors(debug), logging_to_stderr(err, debug=debug, quiet=quiet):
         import numpy as np

@@ -29,6 +29,16 @@ _BLOCK = 1 << 16  # bytes per sampled block of the fingerprint
 _N_BLOCKS = 8
 
 
+def _blocks_sha256(path, size: int) -> str:
+    """sha256 of ``_N_BLOCKS`` blocks of ``_BLOCK`` bytes spread evenly over the file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for b in range(_N_BLOCKS):
+            fh.seek(int(b * max(size - _BLOCK, 0) / max(_N_BLOCKS - 1, 1)))
+            h.update(fh.read(_BLOCK))
+    return h.hexdigest()
+
+
 class ChunkSource:
     """Base: ``n_rows`` (None when unknown), ``d``, ``chunks(start_row)``,
     ``read_rows(sorted indices)`` (None when not re-readable), ``fingerprint()``."""
@@ -100,13 +110,9 @@ class NpySource(ChunkSource):
         return out
 
     def fingerprint(self):
-        h = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            for b in range(_N_BLOCKS):
-                fh.seek(int(b * max(self.size - _BLOCK, 0) / max(_N_BLOCKS - 1, 1)))
-                h.update(fh.read(_BLOCK))
         return {"kind": "npy", "path": str(self.path.resolve()), "size": self.size,
-                "shape": [self.n_rows, self.d], "dtype": self.dtype.str, "blocks_sha256": h.hexdigest()}
+                "shape": [self.n_rows, self.d], "dtype": self.dtype.str,
+                "blocks_sha256": _blocks_sha256(self.path, self.size)}
 
 
 class ParquetSource(ChunkSource):
@@ -182,13 +188,8 @@ class ParquetSource(ChunkSource):
         return np.concatenate(out) if out else None
 
     def fingerprint(self):
-        h = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            for b in range(_N_BLOCKS):
-                fh.seek(int(b * max(self.size - _BLOCK, 0) / max(_N_BLOCKS - 1, 1)))
-                h.update(fh.read(_BLOCK))
         return {"kind": "parquet", "path": str(self.path.resolve()), "size": self.size, "rows": self.n_rows,
-                "column": self.column, "blocks_sha256": h.hexdigest()}
+                "column": self.column, "blocks_sha256": _blocks_sha256(self.path, self.size)}
 
 
 class ArraySource(ChunkSource):
