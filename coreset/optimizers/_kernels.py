@@ -5,8 +5,8 @@ Each loop takes the objective's ``state`` (a named tuple, see
 ``commit``: numba compiles one specialisation per state type, with the
 objective's own gain and update inlined, and caches it on disk.
 
-Ties go to the lowest index everywhere: the heap orders by (key desc, index
-asc), scans keep the first maximum.
+Ties go to the lowest index everywhere: lazy greedy's loser tree orders by
+(key desc, index asc), scans keep the first maximum.
 
 Note for contributors: numba's cache is keyed on this file; after editing an
 objective's kernels, a stale cached loop may still hold the old kernel. Clear
@@ -22,95 +22,81 @@ from ..objectives._base import commit, kernel_gain
 
 
 @njit(cache=True, nogil=True)
-def _better(ka, ia, kb, ib):
-    return ka > kb or (ka == kb and ia < ib)
+def _replay(nk, ns, M, s, key):
+    """Give leaf ``s`` of the loser tree ``(nk, ns)`` (``M`` leaves) the key
+    ``key`` and replay its matches up to the root; valid when ``s`` is the
+    current winner, which is the only leaf lazy greedy ever changes. Each
+    internal node keeps the loser of its match (key, slot); node 0 the winner.
+    The path is fixed by ``s`` (no data-dependent descent as in a heap), so
+    its loads do not wait on comparisons; the comparisons are branch-free."""
+    wk = key
+    ws = s
+    node = (s + M) >> 1
+    while node >= 1:
+        lk = nk[node]
+        ls = ns[node]
+        c = (lk > wk) | ((lk == wk) & (ls < ws))
+        nk[node] = wk if c else lk
+        ns[node] = ws if c else ls
+        wk = lk if c else wk
+        ws = ls if c else ws
+        node >>= 1
+    nk[0] = wk
+    ns[0] = ws
 
 
 @njit(cache=True, nogil=True)
-def _sift_down(keys, ids, size, pos):
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            return
-        best = left
-        right = left + 1
-        if right < size and _better(keys[right], ids[right], keys[left], ids[left]):
-            best = right
-        if _better(keys[best], ids[best], keys[pos], ids[pos]):
-            keys[pos], keys[best] = keys[best], keys[pos]
-            ids[pos], ids[best] = ids[best], ids[pos]
-            pos = best
-        else:
-            return
+def tree_init(state, cands, costs, use_costs):
+    """A loser tree over the slots of ``cands`` (ascending), keyed by
+    (gain [/ cost] desc, slot asc): the same order as (key desc, index asc).
+    Selected candidates and the padding up to a power of two get key -inf.
+    Returns ``(nk, ns, M, size)`` with ``size`` the live candidates."""
+    m = cands.shape[0]
+    M = 1
+    while M < m:
+        M *= 2
+    wk = np.empty(2 * M, np.float64)
+    ws = np.empty(2 * M, np.int64)
+    size = 0
+    for t in range(M):
+        wk[M + t] = -np.inf
+        ws[M + t] = t
+        if t < m:
+            j = cands[t]
+            if not state.selected[j]:
+                g = kernel_gain(state, j)
+                wk[M + t] = g / costs[j] if use_costs else g
+                size += 1
+    nk = np.empty(M, np.float64)
+    ns = np.empty(M, np.int64)
+    for node in range(M - 1, 0, -1):
+        a = 2 * node
+        b = a + 1
+        if (wk[b] > wk[a]) or (wk[b] == wk[a] and ws[b] < ws[a]):
+            a, b = b, a
+        wk[node] = wk[a]
+        ws[node] = ws[a]
+        nk[node] = wk[b]
+        ns[node] = ws[b]
+    nk[0] = wk[1]
+    ns[0] = ws[1]
+    return nk, ns, M, size
 
 
 @njit(cache=True, nogil=True)
-def _replace_top(keys, ids, size, key, idx):
-    """Put (key, idx) in place of the top of the heap ``keys[:size]`` (Floyd's
-    bottom-up way: move the hole down along the better child to a leaf, one
-    comparison per level, then sift the new entry up; a re-evaluated lazy key
-    usually belongs near the bottom, so the way up is short). Half the
-    comparisons of a sift-down, and the same heap order, so the same picks.
-    Not ``inline="always"``: numba's IR inliner miscompiled this loop (wrong
-    picks in tests/test_optimizers.py); LLVM inlines it anyway."""
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            break
-        best = left
-        right = left + 1
-        if right < size and _better(keys[right], ids[right], keys[left], ids[left]):
-            best = right
-        keys[pos] = keys[best]
-        ids[pos] = ids[best]
-        pos = best
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if _better(key, idx, keys[parent], ids[parent]):
-            keys[pos] = keys[parent]
-            ids[pos] = ids[parent]
-            pos = parent
-        else:
-            break
-    keys[pos] = key
-    ids[pos] = idx
-
-
-@njit(cache=True, nogil=True)
-def heap_init(state, cands, costs, use_costs):
-    """A max-heap of (gain [/ cost], index) over the unselected ``cands``."""
-    m = 0
-    for t in range(cands.shape[0]):
-        if not state.selected[cands[t]]:
-            m += 1
-    keys = np.empty(m, np.float64)
-    ids = np.empty(m, np.int64)
-    t = 0
-    for s in range(cands.shape[0]):
-        j = cands[s]
-        if not state.selected[j]:
-            g = kernel_gain(state, j)
-            keys[t] = g / costs[j] if use_costs else g
-            ids[t] = j
-            t += 1
-    for pos in range(m // 2 - 1, -1, -1):
-        _sift_down(keys, ids, m, pos)
-    return keys, ids, m
-
-
-@njit(cache=True, nogil=True)
-def lazy_steps(state, keys, ids, size, fresh, fresh_gain, stamp, costs, use_costs, budget_left,
+def lazy_steps(state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, costs, use_costs, budget_left,
                max_steps, out_idx, out_gain, n_out):
     """Up to ``max_steps`` lazy-greedy picks. ``fresh[j] == stamp`` marks a key
     computed in the current state (its gain is ``fresh_gain[j]``). Returns the
-    new heap size, stamp, remaining budget and number of picks written."""
+    new number of live candidates, stamp, remaining budget and number of picks
+    written."""
     steps = 0
     while steps < max_steps and size > 0:
-        j = ids[0]
+        s = ns[0]
+        j = cands[s]
         if use_costs and costs[j] > budget_left:
             size -= 1  # never fits again: the budget only shrinks
-            _replace_top(keys, ids, size, keys[size], ids[size])
+            _replay(nk, ns, M, s, -np.inf)
             continue
         if fresh[j] == stamp:
             commit(state, j)
@@ -122,12 +108,12 @@ def lazy_steps(state, keys, ids, size, fresh, fresh_gain, stamp, costs, use_cost
             if use_costs:
                 budget_left -= costs[j]
             size -= 1
-            _replace_top(keys, ids, size, keys[size], ids[size])
+            _replay(nk, ns, M, s, -np.inf)
             continue
         g = kernel_gain(state, j)
         fresh[j] = stamp
         fresh_gain[j] = g
-        _replace_top(keys, ids, size, g / costs[j] if use_costs else g, j)
+        _replay(nk, ns, M, s, g / costs[j] if use_costs else g)
     return size, stamp, budget_left, n_out
 
 

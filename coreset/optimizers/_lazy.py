@@ -19,10 +19,10 @@ class LazyGreedy(Optimizer):
     name = "lazy_greedy"
 
     def _kernel(self, run, rng, cands=None):
-        from ._kernels import heap_init, lazy_steps
+        from ._kernels import lazy_steps, tree_init
 
-        cands = np.arange(run.n, dtype=np.int64) if cands is None else cands
-        keys, ids, size = heap_init(run.f.state, cands, run.costs, run.use_costs)
+        cands = np.arange(run.n, dtype=np.int64) if cands is None else np.sort(cands)
+        nk, ns, M, size = tree_init(run.f.state, cands, run.costs, run.use_costs)
         fresh = np.full(run.n, -1, np.int64)
         fresh_gain = np.zeros(run.n, np.float64)
         stamp = 0
@@ -30,7 +30,7 @@ class LazyGreedy(Optimizer):
             # without a progress callback, all steps in one compiled call (same picks: the state carries over)
             steps = run.steps_left() if run.callback else run.n_select - run.n_out
             size, stamp, run.budget, run.n_out = lazy_steps(
-                run.f.state, keys, ids, size, fresh, fresh_gain, stamp, run.costs, run.use_costs, run.budget,
+                run.f.state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, run.costs, run.use_costs, run.budget,
                 steps, run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
 
