@@ -31,6 +31,7 @@ embeddings themselves, non-negative).
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -255,6 +256,14 @@ def knn_to_csr(indices: np.ndarray, similarities: np.ndarray):
     return G.T.tocsr()
 
 
+@functools.lru_cache(maxsize=None)
+def _keyword_only(init) -> tuple[str, ...]:
+    """The keyword-only parameter names of ``init`` (cached: objectives are
+    configured once per class of a class-budgeted selection)."""
+    sig = inspect.signature(init)
+    return tuple(p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
 def csr_positions(torch, indptr, cands, device):
     """(entry positions, candidate slot of each) of the CSR rows ``cands``."""
     starts, ends = indptr[cands], indptr[cands + 1]
@@ -290,8 +299,7 @@ class KernelObjective:
     # -- configuration -------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        return list(_keyword_only(cls.__init__))
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in self._param_names()}

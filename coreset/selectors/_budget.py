@@ -59,19 +59,7 @@ def allocate_budget(class_sizes, total: int, policy: str = "proportional", *, al
             f"but n_select is {total}; lower min_per_class or raise n_select"
         )
 
-    def filled(lam):
-        return np.clip(lam * w, floor, sizes)
-
-    lo, hi = 0.0, 1.0
-    while filled(hi).sum() < total:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if filled(mid).sum() < total:
-            lo = mid
-        else:
-            hi = mid
-    x = filled(hi)
+    x = _water_fill(w, floor, sizes, total)
     b = np.floor(x + 1e-9).astype(np.int64)
     b = np.clip(b, floor, sizes)
     # largest remainder, among classes with room
@@ -89,3 +77,31 @@ def allocate_budget(class_sizes, total: int, policy: str = "proportional", *, al
             if b[c] > floor[c]:
                 b[c] -= 1
     return b
+
+
+def _water_fill(w, floor, sizes, total):
+    """``clip(lam * w, floor, sizes)`` at the ``lam`` where it sums to
+    ``total``: the sum is piecewise linear in ``lam`` with breakpoints at
+    ``floor / w`` and ``sizes / w``; a binary search finds the segment, then
+    ``lam`` is solved on it (O(C log C), exact up to rounding)."""
+
+    def filled(lam):
+        return np.clip(lam * w, floor, sizes)
+
+    bps = np.unique(np.concatenate([floor / w, sizes / w]))
+    lo, hi = 0, bps.size - 1  # the sum at the last breakpoint is sizes.sum() >= total
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if filled(bps[mid]).sum() >= total:
+            hi = mid
+        else:
+            lo = mid + 1
+    b1 = bps[lo]
+    f1 = filled(b1).sum()
+    if f1 <= total or lo == 0:
+        return filled(b1)
+    b0 = bps[lo - 1]
+    m = 0.5 * (b0 + b1)
+    active = (floor < m * w) & (m * w < sizes)  # the classes growing on (b0, b1]
+    lam = b0 + (total - filled(b0).sum()) / w[active].sum()
+    return filled(min(max(lam, b0), b1))
