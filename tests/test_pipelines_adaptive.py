@@ -162,3 +162,17 @@ def test_adaptive_same_seed_same_result():
                   device="cpu", random_state=4)
         runs.append((r.loss_history, torch.cat([p.detach().flatten() for p in model.parameters()])))
     assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_random_baseline_keeps_the_schedule_and_class_counts_without_forward_passes():
+    ds, _, y = make_data()
+    fl = AdaptiveReselection(0.4, every=2, class_budget="tempered", min_per_class=1)
+    rnd = AdaptiveReselection(0.4, every=2, class_budget="tempered", min_per_class=1, method="random")
+    a = train(mlp(), ds, schedule=fl, epochs=6, batch_size=16, device="cpu", random_state=3)
+    b = train(mlp(), ds, schedule=rnd, epochs=6, batch_size=16, device="cpu", random_state=3)
+    assert [r["epoch"] for r in b.reselections] == [r["epoch"] for r in a.reselections] == [0, 2, 4]
+    assert b.sample_gradients == a.sample_gradients and b.epoch_sizes == a.epoch_sizes
+    assert b.forward_samples == 0 and a.forward_samples == 3 * N
+    # the same per-class counts as facility location (the class budget), other rows
+    assert np.array_equal(np.bincount(y[rnd.indices], minlength=C), np.bincount(y[fl.indices], minlength=C))
+    assert not np.array_equal(np.sort(rnd.indices), np.sort(fl.indices))

@@ -20,6 +20,8 @@ from ._sampler import ScheduleSampler, normalize_weights
 __all__ = ["AdaptiveReselection", "gradient_proxies"]
 
 log = logging.getLogger(__name__)
+#: selection methods that never look at the rows (baselines): no gradient proxies are computed for them
+_BLIND = ("random", "stratified_random")
 _torch = require_torch()
 
 
@@ -68,6 +70,9 @@ class AdaptiveReselection:
         Append the penultimate features to the gradient proxies.
     class_budget, min_per_class, metric, **select_params
         Passed to :func:`coreset.select` (facility location within each class).
+        ``method="random"`` (or ``"stratified_random"``) gives the baseline
+        that isolates facility location: the same schedule, budgets and class
+        shares, rows drawn at random (no forward pass is spent on it).
 
     In your own loop: ``attach(dataset, epochs=E)`` once, then
     ``on_epoch_start(epoch, model)`` before each epoch, iterate ``sampler``,
@@ -150,8 +155,11 @@ class AdaptiveReselection:
         from ..selectors import select
 
         t0 = time.perf_counter()
-        G = gradient_proxies(model, self.fetcher, self.labels, layer=self.layer, features=self.features,
-                             batch_size=self.proxy_batch_size)
+        if self.select_params.get("method") in _BLIND:  # a baseline that ignores the rows: no forward pass
+            G = np.arange(self.n, dtype=np.float32)[:, None]  # any distinct rows: only their count matters
+        else:
+            G = gradient_proxies(model, self.fetcher, self.labels, layer=self.layer, features=self.features,
+                                 batch_size=self.proxy_batch_size)
         sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
                      min_per_class=self.min_per_class, metric=self.metric,
                      random_state=(self.random_state * 1_000_003 + epoch) % 2**31, **self.select_params)
@@ -159,9 +167,10 @@ class AdaptiveReselection:
         self._table = np.zeros(self.n)
         self._table[sel.indices] = normalize_weights(sel.weights, self.normalize)
         seconds = time.perf_counter() - t0
+        forwards = 0 if self.select_params.get("method") in _BLIND else self.n
         self.selection_seconds += seconds
-        self.forward_samples += self.n
-        self.reselections.append(dict(epoch=int(epoch), seconds=seconds, forward_samples=int(self.n),
+        self.forward_samples += forwards
+        self.reselections.append(dict(epoch=int(epoch), seconds=seconds, forward_samples=int(forwards),
                                       n_select=int(sel.indices.size)))
         log.info("epoch %d: reselected %d of %d rows in %.3f s", epoch, sel.indices.size, self.n, seconds)
 
