@@ -143,7 +143,9 @@ def main(argv=None):
     ap.add_argument("--slow-repeats", type=int, default=1,
                     help="timed rounds of the slow runs: our naive greedy on the mixture (O(N^2) a pick) and "
                          "submodlib's log-determinant (default 1)")
-    ap.add_argument("--warmup-n", type=int, default=500, help="points in the warm-up run (default 500)")
+    ap.add_argument("--warmup-n", type=int, default=1000,
+                    help="points in the warm-up run (default 1000: above lazy greedy's 512-candidate threshold "
+                         "for the bucket walk, so both of its loops compile)")
     ap.add_argument("-n", "--n", "--n-samples", dest="n_samples", type=int, default=10_000)
     ap.add_argument("-d", "--n-features", type=int, default=64)
     ap.add_argument("-k", "--n-select", type=int, default=None, help="picks (default 1000, or n/10 when n < 10000)")

@@ -252,6 +252,7 @@ def markdown(results) -> str:
 
 
 def main(argv=None):
+    global PRUNE_RATIO, DELTA
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=None,
@@ -262,10 +263,14 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="override the epochs of every dataset (to choose "
                    "settings on --split validation)")
     p.add_argument("--methods", nargs="+", default=None, choices=METHODS, help="a subset of the methods")
+    p.add_argument("--prune-ratio", type=float, default=None, help=f"override r (default {PRUNE_RATIO})")
+    p.add_argument("--delta", type=float, default=None, help=f"override the annealing share (default {DELTA})")
     p.add_argument("--out", default=None, help="file name under benchmarks/results/")
     p.add_argument("--no-fragment", action="store_true", help="do not rewrite benchmarks/results/training-tables.md")
     args = p.parse_args(argv)
 
+    PRUNE_RATIO = PRUNE_RATIO if args.prune_ratio is None else args.prune_ratio
+    DELTA = DELTA if args.delta is None else args.delta
     import torch
 
     torch.set_num_threads(1)

@@ -6,7 +6,23 @@ Each loop takes the objective's ``state`` (a named tuple, see
 objective's own gain and update inlined, and caches it on disk.
 
 Ties go to the lowest index everywhere: lazy greedy's loser tree orders by
-(key desc, index asc), scans keep the first maximum.
+(key desc, index asc), scans keep the first maximum, and lazy greedy's bucket
+walk keeps the best (key desc, index asc) among what it evaluated.
+
+Lazy greedy has two loops over the same stale keys (upper bounds), with the
+same picks: the loser tree (``tree_init`` / ``lazy_steps``: one evaluation
+at a time, each waiting on the replay of the last) and the bucket walk
+(``bucket_init`` / ``bucket_steps``): the keys sit in buckets by value (an
+order-preserving 64-bit code of the float, 8 mantissa bits, so a bucket spans
+under 0.4 % of its keys); a step drains whole buckets from the top,
+evaluating every member (no dependency between consecutive evaluations, so
+the CPU overlaps their loads), and stops when the best fresh key lies in a
+bucket above the next one: every key left is then strictly below it. That is
+lazy greedy's argmax (ties to the lowest index), found with a few more
+evaluations (the rest of the last bucket drained). When those extra
+evaluations outnumber the necessary ones by more than ``BUCKET_SLACK`` (many
+equal keys, e.g. gains that all fell to 0), the walk hands its stale keys to
+the loser tree for the rest (``tree_from_keys``).
 
 Note for contributors: numba's cache is keyed on this file; after editing an
 objective's kernels, a stale cached loop may still hold the old kernel. Clear
@@ -19,6 +35,18 @@ import numpy as np
 from numba import njit
 
 from ..objectives._base import commit, kernel_gain
+
+
+@njit(cache=True, nogil=True)
+def _take(state, j, gain, costs, use_costs, budget_left, out_idx, out_gain, n_out):
+    """Commit pick ``j`` with its gain: written to the outputs at ``n_out``,
+    its cost off the budget. Returns ``(budget_left, n_out + 1)``."""
+    commit(state, j)
+    out_idx[n_out] = j
+    out_gain[n_out] = gain
+    if use_costs:
+        budget_left -= costs[j]
+    return budget_left, n_out + 1
 
 
 @njit(cache=True, nogil=True)
@@ -67,6 +95,13 @@ def tree_init(state, cands, costs, use_costs):
                 g = kernel_gain(state, j)
                 wk[M + t] = g / costs[j] if use_costs else g
                 size += 1
+    return _tree_build(wk, ws, M) + (size,)
+
+
+@njit(cache=True, nogil=True)
+def _tree_build(wk, ws, M):
+    """The loser tree ``(nk, ns, M)`` over the leaves ``wk[M:]`` / ``ws[M:]``
+    (the first half of ``wk`` / ``ws`` is scratch)."""
     nk = np.empty(M, np.float64)
     ns = np.empty(M, np.int64)
     for node in range(M - 1, 0, -1):
@@ -80,7 +115,26 @@ def tree_init(state, cands, costs, use_costs):
         ns[node] = ws[b]
     nk[0] = wk[1]
     ns[0] = ws[1]
-    return nk, ns, M, size
+    return nk, ns, M
+
+
+@njit(cache=True, nogil=True)
+def tree_from_keys(key):
+    """A loser tree (as :func:`tree_init` returns) over the slot keys ``key``
+    (-inf: not a candidate), e.g. the stale keys the bucket walk leaves."""
+    m = key.shape[0]
+    M = 1
+    while M < m:
+        M *= 2
+    wk = np.full(2 * M, -np.inf)
+    ws = np.empty(2 * M, np.int64)
+    size = 0
+    for t in range(M):
+        ws[M + t] = t
+        if t < m and key[t] != -np.inf:
+            wk[M + t] = key[t]
+            size += 1
+    return _tree_build(wk, ws, M) + (size,)
 
 
 @njit(cache=True, nogil=True)
@@ -99,14 +153,10 @@ def lazy_steps(state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, costs, u
             _replay(nk, ns, M, s, -np.inf)
             continue
         if fresh[j] == stamp:
-            commit(state, j)
-            out_idx[n_out] = j
-            out_gain[n_out] = fresh_gain[j]
-            n_out += 1
+            budget_left, n_out = _take(state, j, fresh_gain[j], costs, use_costs, budget_left, out_idx, out_gain,
+                                       n_out)
             steps += 1
             stamp += 1
-            if use_costs:
-                budget_left -= costs[j]
             size -= 1
             _replay(nk, ns, M, s, -np.inf)
             continue
@@ -115,6 +165,155 @@ def lazy_steps(state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, costs, u
         fresh_gain[j] = g
         _replay(nk, ns, M, s, g / costs[j] if use_costs else g)
     return size, stamp, budget_left, n_out
+
+
+#: a bucket is the keys whose order-preserving code agrees above bit 44: sign,
+#: exponent and the top 8 mantissa bits
+BUCKET_SHIFT = 44
+#: buckets kept: a window of 2^16 (256 binades) below the first top key, plus
+#: headroom above it; keys under the window share bucket 0
+BUCKET_WINDOW = 1 << 16
+BUCKET_HEADROOM = 1 << 10
+#: the walk gives way to the loser tree once its extra evaluations (members
+#: of a drained bucket that the tree would not have evaluated) exceed the
+#: necessary ones by this many
+BUCKET_SLACK = 1024
+
+
+@njit(inline="always", nogil=True)
+def _code(key):
+    """The float64 ``key`` as an int64 in the same order (-0.0 as 0.0)."""
+    c = np.float64(key + 0.0).view(np.int64)
+    if c < 0:
+        c ^= np.int64(0x7FFFFFFFFFFFFFFF)
+    return c
+
+
+@njit(inline="always", nogil=True)
+def _bucket(key, base):
+    b = (_code(key) >> BUCKET_SHIFT) - base
+    if b < 0:
+        return np.int64(0)
+    if b >= BUCKET_WINDOW:
+        return np.int64(BUCKET_WINDOW - 1)
+    return b
+
+
+@njit(cache=True, nogil=True)
+def bucket_init(state, cands, costs, use_costs):
+    """The bucket walk's structure over the slots of ``cands`` (ascending):
+    ``key`` (the slot's stale key, -inf once picked or dropped), ``head[b]``
+    (first slot of bucket ``b``, -1 if empty) and ``nxt`` (the next slot in
+    its bucket). Returns ``(head, nxt, key, base, top, size, fullest)``: ``base``
+    maps codes to buckets, ``top`` bounds the highest non-empty bucket,
+    ``fullest`` is the most keys in one bucket."""
+    m = cands.shape[0]
+    key = np.full(m, -np.inf)
+    nxt = np.full(m, -1, np.int64)
+    head = np.full(BUCKET_WINDOW, -1, np.int64)
+    size = 0
+    hi = np.int64(0)
+    for t in range(m):
+        j = cands[t]
+        if not state.selected[j]:
+            g = kernel_gain(state, j)
+            k = (g / costs[j] if use_costs else g) + 0.0
+            key[t] = k
+            c = _code(k)
+            if size == 0 or c > hi:
+                hi = c
+            size += 1
+    base = (hi >> BUCKET_SHIFT) - (BUCKET_WINDOW - 1 - BUCKET_HEADROOM)
+    top = np.int64(0)
+    count = np.zeros(BUCKET_WINDOW, np.int64)
+    fullest = 0
+    for t in range(m - 1, -1, -1):
+        if key[t] != -np.inf:
+            b = _bucket(key[t], base)
+            nxt[t] = head[b]
+            head[b] = t
+            top = max(top, b)
+            count[b] += 1
+            fullest = max(fullest, count[b])
+    return head, nxt, key, base, top, size, fullest
+
+
+@njit(cache=True, nogil=True)
+def bucket_steps(state, cands, head, nxt, key, base, top, size, stats, costs, use_costs, budget_left,
+                 max_steps, out_idx, out_gain, n_out):
+    """Up to ``max_steps`` lazy-greedy picks by the bucket walk (see the module
+    doc). ``stats``: [evaluations, extra evaluations, 1 once the walk should
+    give way to the loser tree]; it stops then, the keys left in ``key``.
+    Returns the new number of live candidates, ``top``, remaining budget and
+    number of picks written."""
+    m = cands.shape[0]
+    es = np.empty(m, np.int64)   # this step's evaluated slots
+    ek = np.empty(m, np.float64)  # and their stale keys
+    steps = 0
+    while steps < max_steps and size > 0:
+        bk = -np.inf
+        bs = -1
+        bg = 0.0
+        bb = np.int64(-1)
+        c = 0
+        b = top
+        while b >= 0:
+            if bs >= 0 and bb > b:
+                break  # every key left is below the best fresh one
+            s = head[b]
+            if s < 0:
+                b -= 1
+                if c == 0:
+                    top = b
+                continue
+            head[b] = -1
+            while s >= 0:  # drain bucket b: evaluations independent of each other
+                ns = nxt[s]
+                j = cands[s]
+                if use_costs and costs[j] > budget_left:
+                    key[s] = -np.inf  # never fits again: the budget only shrinks
+                    size -= 1
+                else:
+                    g = kernel_gain(state, j)
+                    k = (g / costs[j] if use_costs else g) + 0.0
+                    es[c] = s
+                    ek[c] = key[s]
+                    c += 1
+                    key[s] = k
+                    if bs < 0 or k > bk or (k == bk and s < bs):
+                        bk, bs, bg = k, s, g
+                s = ns
+            if bs >= 0:
+                bb = _bucket(bk, base)
+            b -= 1
+        if bs < 0:
+            size = 0  # nothing left that fits
+            break
+        budget_left, n_out = _take(state, cands[bs], bg, costs, use_costs, budget_left, out_idx, out_gain, n_out)
+        steps += 1
+        size -= 1
+        key[bs] = -np.inf
+        # the rest go back under their fresh keys; the tree would have evaluated
+        # only those whose stale key came before the pick in (key desc, index asc)
+        new_top = b if b > 0 else np.int64(0)
+        extra = 0
+        for q in range(c):
+            s = es[q]
+            if s == bs:
+                continue
+            rb = _bucket(key[s], base)
+            nxt[s] = head[rb]
+            head[rb] = s
+            new_top = max(new_top, rb)
+            if not (ek[q] > bk or (ek[q] == bk and s < bs)):
+                extra += 1
+        top = new_top
+        stats[0] += c
+        stats[1] += extra
+        if stats[1] > stats[0] - stats[1] + BUCKET_SLACK:
+            stats[2] = 1
+            break
+    return size, top, budget_left, n_out
 
 
 @njit(cache=True, nogil=True)
@@ -136,13 +335,8 @@ def naive_steps(state, cands, costs, use_costs, budget_left, max_steps, out_idx,
                 best, best_key, best_gain = j, key, g
         if best == -1:
             break
-        commit(state, best)
-        out_idx[n_out] = best
-        out_gain[n_out] = best_gain
-        n_out += 1
+        budget_left, n_out = _take(state, best, best_gain, costs, use_costs, budget_left, out_idx, out_gain, n_out)
         steps += 1
-        if use_costs:
-            budget_left -= costs[best]
     return budget_left, n_out
 
 
@@ -180,16 +374,11 @@ def stochastic_steps(state, pool, pool_size, sample_size, seed, costs, use_costs
         if best_pos == -1:
             break
         j = pool[best_pos]
-        commit(state, j)
+        budget_left, n_out = _take(state, j, best_gain, costs, use_costs, budget_left, out_idx, out_gain, n_out)
         pool_size -= 1
         pool[best_pos] = pool[pool_size]
         pool[pool_size] = j
-        out_idx[n_out] = j
-        out_gain[n_out] = best_gain
-        n_out += 1
         steps += 1
-        if use_costs:
-            budget_left -= costs[j]
     return pool_size, budget_left, n_out
 
 
@@ -204,10 +393,6 @@ def commit_many(state, order, costs, use_costs, budget_left, n_select, out_idx, 
         j = order[t]
         if state.selected[j] or (use_costs and costs[j] > budget_left):
             continue
-        out_gain[n_out] = kernel_gain(state, j)
-        commit(state, j)
-        out_idx[n_out] = j
-        n_out += 1
-        if use_costs:
-            budget_left -= costs[j]
+        budget_left, n_out = _take(state, j, kernel_gain(state, j), costs, use_costs, budget_left, out_idx, out_gain,
+                                   n_out)
     return budget_left, n_out

@@ -11,18 +11,49 @@ from ._base import Optimizer
 __all__ = ["LazyGreedy"]
 
 
+#: candidates from which the compiled loop starts with the bucket walk (below,
+#: the loser tree alone: the walk's 2^16 bucket heads would outweigh the work)
+BUCKET_MIN = 512
+#: and up to which. Measured against the tree alone: 1.7x faster on 10,000 x 64
+#: feature-based (1,000 picks), 1.1x on facility location over a 100,000-point
+#: 32-NN graph (10,000 picks), even (0.98x) at 1e6 points (1e5 picks), where
+#: the tree runs alone
+BUCKET_MAX = 1 << 18
+
+
 class LazyGreedy(Optimizer):
     """Minoux's accelerated greedy: stale gains are upper bounds kept in a
     priority queue; returns exactly what :class:`NaiveGreedy` returns (ties to
-    the lowest index) for objectives whose gains only shrink (submodular)."""
+    the lowest index) for objectives whose gains only shrink (submodular).
+
+    Compiled objectives with ``BUCKET_MIN`` to ``BUCKET_MAX`` candidates start
+    with the bucket walk and go on with the loser tree if the walk stops paying
+    (see ``_kernels.py``); both make the same picks."""
 
     name = "lazy_greedy"
 
     def _kernel(self, run, rng, cands=None):
-        from ._kernels import lazy_steps, tree_init
+        from ._kernels import BUCKET_SLACK, bucket_init, bucket_steps, lazy_steps, tree_from_keys, tree_init
 
         cands = np.arange(run.n, dtype=np.int64) if cands is None else np.sort(cands)
-        nk, ns, M, size = tree_init(run.f.state, cands, run.costs, run.use_costs)
+        if BUCKET_MIN <= cands.size <= BUCKET_MAX:
+            head, nxt, key, base, top, size, fullest = bucket_init(run.f.state, cands, run.costs, run.use_costs)
+            stats = np.zeros(3, np.int64)
+            # keys crowded into one bucket (e.g. nearly equal singleton gains): draining it would
+            # evaluate them all at once, so the loser tree takes the keys from the start
+            stats[2] = fullest > max(BUCKET_SLACK, cands.size // 16)
+            while run.n_out < run.n_select and size > 0 and not stats[2]:
+                steps = run.steps_left() if run.callback else run.n_select - run.n_out
+                size, top, run.budget, run.n_out = bucket_steps(
+                    run.f.state, cands, head, nxt, key, base, top, size, stats, run.costs, run.use_costs,
+                    run.budget, steps, run.out_idx, run.out_gain, run.n_out)
+                run.report(force=True)
+            if not stats[2]:
+                return
+            del head, nxt  # the rest by the loser tree, from the stale keys the walk left
+            nk, ns, M, size = tree_from_keys(key)
+        else:
+            nk, ns, M, size = tree_init(run.f.state, cands, run.costs, run.use_costs)
         fresh = np.full(run.n, -1, np.int64)
         fresh_gain = np.zeros(run.n, np.float64)
         stamp = 0
