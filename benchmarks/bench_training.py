@@ -130,8 +130,8 @@ def schedule(method, setting):
                                    class_budget=CLASS_BUDGET, normalize="none" if method == "adaptive" else "mean",
                                    **setting["select"])
     if method == "class_aware":
-        return DynamicPruning(PRUNE_RATIO, DELTA, rule="class_aware", min_per_class=1)
-    return DynamicPruning(PRUNE_RATIO, DELTA, rule="infobatch")
+        return DynamicPruning(setting["prune_ratio"], setting["delta"], rule="class_aware", min_per_class=1)
+    return DynamicPruning(setting["prune_ratio"], setting["delta"], rule="infobatch")
 
 
 #: full_equal_compute: full data for round(FRACTION * epochs) epochs (adaptive's sample-gradient budget);
@@ -219,7 +219,7 @@ def markdown(results) -> str:
         f"evaluated on the {results.get('split', 'test')} split. Adaptive: fraction "
         f"{FRACTION}, warm start kappa {KAPPA}, {CLASS_BUDGET} class budgets, facility location per class on "
         f"softmax - one-hot gradient proxies; `adaptive` trains unweighted, `adaptive_weighted` with CRAIG weights "
-        f"(mean 1). Pruning: r = {PRUNE_RATIO}, last {DELTA:.1%} of epochs on full data. Targets: >= 30% fewer "
+        f"(mean 1). Pruning: r = {results['prune_ratio']}, last {results['delta']:.1%} of epochs on full data. Targets: >= 30% fewer "
         "sample-gradients, >= 25% less wall time (selection included; here also >= 25% less CPU time, since the "
         "machine is shared), <= 0.5 points balanced-accuracy loss. Savings are on the means over seeds. Baselines: "
         f"`full_equal_compute` trains on full data for round({FRACTION} x epochs) epochs (adaptive's "
@@ -252,7 +252,6 @@ def markdown(results) -> str:
 
 
 def main(argv=None):
-    global PRUNE_RATIO, DELTA
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=None,
@@ -269,8 +268,8 @@ def main(argv=None):
     p.add_argument("--no-fragment", action="store_true", help="do not rewrite benchmarks/results/training-tables.md")
     args = p.parse_args(argv)
 
-    PRUNE_RATIO = PRUNE_RATIO if args.prune_ratio is None else args.prune_ratio
-    DELTA = DELTA if args.delta is None else args.delta
+    prune_ratio = PRUNE_RATIO if args.prune_ratio is None else args.prune_ratio
+    delta = DELTA if args.delta is None else args.delta
     import torch
 
     torch.set_num_threads(1)
@@ -284,9 +283,9 @@ def main(argv=None):
     load_start = list(os.getloadavg())  # the machine is shared: record how loaded it was
     results = dict(benchmark="training", machine=info, seeds=list(range(args.seeds)), torch_threads=1, faiss_threads=1,
                    fraction=FRACTION, kappa=KAPPA, class_budget=CLASS_BUDGET, split=args.split,
-                   prune_ratio=PRUNE_RATIO, delta=DELTA, datasets={})
+                   prune_ratio=prune_ratio, delta=delta, datasets={})
     for name in args.datasets:
-        setting = dict(SETTINGS[name])
+        setting = dict(SETTINGS[name], prune_ratio=prune_ratio, delta=delta)
         ds = load(setting.pop("dataset", name), args.split)
         methods = setting.pop("methods", METHODS)
         if args.methods:

@@ -19,7 +19,7 @@ import pytest
 
 from coreset import ClassBalanced, CoresetError, GreeDi, SubmodularSelector, ValidationError
 from coreset.executors import NpySource, RayExecutor, as_source
-from coreset.executors import _sources
+from coreset.data import _sources
 from coreset.selectors import allocate_budget
 
 
@@ -95,7 +95,7 @@ def test_contiguous_partitions_are_row_ranges_and_read_only_their_rows(tmp_path,
     X, _ = blobs(n=1000)
     path = tmp_path / "X.npy"
     np.save(path, X)
-    from coreset.executors import _sources
+    from coreset.data import _sources
 
     spans = []
     real = _sources.NpySource.read_range

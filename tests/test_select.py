@@ -46,6 +46,27 @@ def test_budget_totals_are_exact_and_within_class_sizes(policy, total):
         assert share.max() - share.min() <= 1.0 / w[free].min() + 1e-9  # rounding only
 
 
+def test_budget_water_level_matches_bisection():
+    # the exact water-filling against a plain bisection on lambda (the oracle), random cases
+    from coreset.selectors._budget import _water_fill
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        sizes = rng.integers(1, 400, int(rng.integers(1, 40)))
+        w = sizes ** rng.uniform(0, 1)
+        floor = np.minimum(int(rng.integers(0, 4)), sizes)
+        total = int(rng.integers(floor.sum(), sizes.sum() + 1))
+        lo, hi = 0.0, 1.0
+        while np.clip(hi * w, floor, sizes).sum() < total:
+            hi *= 2.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if np.clip(mid * w, floor, sizes).sum() < total else (lo, mid)
+        x = _water_fill(w, floor, sizes, total)
+        np.testing.assert_allclose(x, np.clip(hi * w, floor, sizes), rtol=1e-9, atol=1e-9)
+        assert abs(x.sum() - total) < 1e-6
+
+
 def test_budget_errors():
     with pytest.raises(ValidationError, match="min_per_class=2 needs 6 points over 3 classes but n_select is 5"):
         allocate_budget([10, 10, 10], 5, min_per_class=2)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import cli_errors, fail, logging_to_stderr, stderr_console, stdout_console
+from ._options import DebugFlag
 from ._progress import ProgressReporter
 
 __all__ = ["compare_command"]
@@ -67,8 +68,7 @@ def compare_command(
     no_plots: Annotated[bool, typer.Option("--no-plots", rich_help_panel=_OUT, help="Skip the plots.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar or table; only errors on stderr.")] = False,
-    debug: Annotated[bool, typer.Option(
-        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")] = False,
+    debug: DebugFlag = False,
 ):
     """Compare training on full data, baselines and coresets: fractions x methods x seeds.
 

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._options import DebugFlag, JsonFlag, QuietFlag
 from ._progress import ProgressReporter
 
 __all__ = ["dedup_command"]
@@ -59,12 +60,9 @@ def dedup_command(
     format: Annotated[Optional[str], typer.Option(
         "--format", metavar="FMT", rich_help_panel=_OUT,
         help="Index-file format (npz, parquet, npy, txt) when the suffix does not say.")] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", rich_help_panel=_OUT, help="Print the summary as one JSON object instead of a table.")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar; only errors on stderr.")] = False,
-    debug: Annotated[bool, typer.Option(
-        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")] = False,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
+    debug: DebugFlag = False,
 ):
     """Remove near duplicates: keep one representative per group, weighted by the group's size.
 

@@ -22,6 +22,7 @@ import numpy as np
 import typer
 
 from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._options import DebugFlag, JsonFlag, QuietFlag
 from ._progress import ProgressReporter
 
 __all__ = ["embed_command", "read_embed_input"]
@@ -280,12 +281,9 @@ def embed_command(
         help="Save progress every ROWS rows to OUTPUT.partial/ (a rerun resumes from it).")] = 4096,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", rich_help_panel=_OUT, help="Replace an existing output file.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", rich_help_panel=_OUT, help="Print the summary as one JSON object instead of a table.")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar; only errors on stderr.")] = False,
-    debug: Annotated[bool, typer.Option(
-        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")] = False,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
+    debug: DebugFlag = False,
 ):
     """Embed images, sentences or tensors with a pretrained backbone into an embeddings file.
 

@@ -12,7 +12,19 @@ import inspect
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-__all__ = ["Opt", "command", "library_params"]
+import typer
+
+__all__ = ["Opt", "command", "library_params", "JSON_FLAG", "QUIET_FLAG", "DEBUG_FLAG", "JsonFlag", "QuietFlag",
+           "DebugFlag"]
+
+#: the output flags every command shares (one declaration: the same names, panel and help everywhere)
+JSON_FLAG = typer.Option("--json", rich_help_panel="Output",
+                         help="Print the summary as one JSON object instead of a table.")
+QUIET_FLAG = typer.Option("--quiet", "-q", rich_help_panel="Output", help="No progress bar; only errors on stderr.")
+DEBUG_FLAG = typer.Option("--debug", rich_help_panel="Output", help="Show tracebacks instead of one-line errors.")
+JsonFlag = Annotated[bool, JSON_FLAG]
+QuietFlag = Annotated[bool, QUIET_FLAG]
+DebugFlag = Annotated[bool, DEBUG_FLAG]
 
 
 @dataclass(frozen=True)

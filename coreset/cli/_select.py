@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
-from ._options import Opt, command, library_params
+from ._options import DEBUG_FLAG, JSON_FLAG, QUIET_FLAG, Opt, command, library_params
 from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._progress import ProgressReporter
 
@@ -157,14 +157,11 @@ OUTPUT = [
     Opt("format", Optional[str], None, P(
         "--format", metavar="FMT", rich_help_panel=_OUT,
         help="Index-file format (npz, parquet, npy, txt) when the suffix does not say.")),
-    Opt("as_json", bool, False, P(
-        "--json", rich_help_panel=_OUT, help="Print the summary as one JSON object instead of a table.")),
-    Opt("quiet", bool, False, P(
-        "--quiet", "-q", rich_help_panel=_OUT, help="No progress bar; only errors on stderr.")),
+    Opt("as_json", bool, False, JSON_FLAG),
+    Opt("quiet", bool, False, QUIET_FLAG),
     Opt("verbose", bool, False, P(
         "--verbose", "-v", rich_help_panel=_OUT, help="Log what the library does (stderr).")),
-    Opt("debug", bool, False, P(
-        "--debug", rich_help_panel=_OUT, help="Show tracebacks instead of one-line errors.")),
+    Opt("debug", bool, False, DEBUG_FLAG),
 ]
 _DIST = "Distributed (GreeDi)"
 DISTRIBUTED = [

@@ -2,7 +2,9 @@
 with bounded memory.
 
 * ``.npy``: explicit reads (``np.fromfile`` with ``offset`` / ``count``), never a
-  memory map, so the pages read do not stay in the process's resident set.
+  memory map, so the pages read do not stay in the process's resident set; the
+  reading itself is :class:`coreset.data._sources.NpySource`'s (the rows GreeDi's
+  workers read), this module adds the header checks and the chunking.
 * ``.parquet``: record batches of the one list / fixed-size-list column
   (``pyarrow.parquet.ParquetFile.iter_batches``).
 * an in-memory array (numpy, memmap): slices.
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputFileError, ValidationError
+from ._sources import NpySource as RowReader
 
 __all__ = ["ChunkSource", "open_source"]
 
@@ -86,28 +89,18 @@ class NpySource(ChunkSource):
         need = self.offset + self.n_rows * self.d * dtype.itemsize
         if self.size < need:
             raise InputFileError(f"{str(path)!r}: truncated .npy file ({self.size} bytes, the header says {need})")
-
-    def _read(self, row0: int, count: int) -> np.ndarray:
-        a = np.fromfile(self.path, dtype=self.dtype, count=count * self.d,
-                        offset=self.offset + row0 * self.d * self.dtype.itemsize)
-        return a.reshape(count, self.d)
+        self._rows = RowReader.from_header(path, self.n_rows, self.d, dtype, self.offset)  # the shared reader
 
     def chunks(self, start_row=0, start_chunk=0):
         row, ci = start_row, start_chunk
         while row < self.n_rows:
             c = min(self.chunk_size, self.n_rows - row)
-            yield ci, row, self._read(row, c)
+            yield ci, row, self._rows.read_range(row, row + c)
             row += c
             ci += 1
 
     def read_rows(self, rows):
-        out = np.empty((len(rows), self.d), self.dtype)
-        item = self.d * self.dtype.itemsize
-        with open(self.path, "rb") as fh:
-            for t, i in enumerate(rows):
-                fh.seek(self.offset + int(i) * item)
-                out[t] = np.frombuffer(fh.read(item), self.dtype)
-        return out
+        return self._rows.read(rows)
 
     def fingerprint(self):
         return {"kind": "npy", "path": str(self.path.resolve()), "size": self.size,

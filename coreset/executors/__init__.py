@@ -5,7 +5,7 @@ never ships nor holds the full matrix."""
 
 from ._base import Executor, LocalExecutor, make_executor
 from ._ray import RayExecutor
-from ._sources import ArraySource, NpySource, ParquetSource, Source, as_source
+from ..data._sources import ArraySource, NpySource, ParquetSource, Source, as_source
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "Source", "ArraySource", "NpySource",
            "ParquetSource", "as_source"]

@@ -22,15 +22,29 @@ def _plt():
     return plt
 
 
-def _save(fig, path):
+def _finish(fig, path) -> str:
+    """Lay out, write ``path`` atomically (PNG), close the figure; returns the path."""
     from .._io import atomic_write
 
+    fig.tight_layout()
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return str(path)
 
 
 def _legend(ax):
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _log_x(ax, xlabel, ylabel, title):
+    """Log x axis, labels, a small title, a grid and the legend outside."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    _legend(ax)
 
 
 #: more methods than this: the fraction and compute plots show the headline subset (see :func:`headline`)
@@ -92,11 +106,7 @@ def write_plots(summary, class_counts, folder, dataset) -> dict:
         ax.set_title(f"{dataset}: {title} (mean ± std over seeds)", fontsize=9)
         ax.grid(alpha=0.3)
     _legend(axes[1])
-    fig.tight_layout()
-    path = folder / f"compare-{dataset}-fraction.png"
-    _save(fig, path)
-    plt.close(fig)
-    files["fraction"] = str(path)
+    files["fraction"] = _finish(fig, folder / f"compare-{dataset}-fraction.png")
 
     # 2. balanced accuracy vs total compute (sample-gradient equivalents), log x
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -106,17 +116,9 @@ def write_plots(summary, class_counts, folder, dataset) -> dict:
         mu = np.array([s["balanced_accuracy_mean"] for s in rs], dtype=float)
         sd = np.array([s["balanced_accuracy_std"] or 0.0 for s in rs], dtype=float)
         ax.errorbar(x, mu, yerr=sd, marker="o", ms=3, lw=0.8, capsize=2, color=color[m], label=m)
-    ax.set_xscale("log")
-    ax.set_xlabel("total compute (sample-gradients + selection gradients + forward passes / 3)")
-    ax.set_ylabel("balanced accuracy")
-    ax.set_title(f"{dataset}: accuracy vs compute", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    _legend(ax)
-    fig.tight_layout()
-    path = folder / f"compare-{dataset}-compute.png"
-    _save(fig, path)
-    plt.close(fig)
-    files["compute"] = str(path)
+    _log_x(ax, "total compute (sample-gradients + selection gradients + forward passes / 3)", "balanced accuracy",
+           f"{dataset}: accuracy vs compute")
+    files["compute"] = _finish(fig, folder / f"compare-{dataset}-compute.png")
 
     # 3. per-class accuracy vs training class frequency at the smallest fraction
     counts = np.asarray(class_counts, dtype=float)
@@ -140,15 +142,7 @@ def write_plots(summary, class_counts, folder, dataset) -> dict:
             continue
         lab = s["method"] if s["method"] in ("full", "full_balanced") else f"{s['method']} ({f0:g})"
         ax.plot(counts[order], acc[order], marker="o", ms=3, lw=0.8, color=color[s["method"]], label=lab)
-    ax.set_xscale("log")
-    ax.set_xlabel("training rows of the class (full data)")
-    ax.set_ylabel("test accuracy of the class (mean over seeds)")
-    ax.set_title(f"{dataset}: per-class accuracy vs class frequency", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    _legend(ax)
-    fig.tight_layout()
-    path = folder / f"compare-{dataset}-per-class.png"
-    _save(fig, path)
-    plt.close(fig)
-    files["per_class"] = str(path)
+    _log_x(ax, "training rows of the class (full data)", "test accuracy of the class (mean over seeds)",
+           f"{dataset}: per-class accuracy vs class frequency")
+    files["per_class"] = _finish(fig, folder / f"compare-{dataset}-per-class.png")
     return files

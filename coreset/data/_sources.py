@@ -88,6 +88,14 @@ class NpySource(Source):
         self.offset = int(arr.offset)
         del arr
 
+    @classmethod
+    def from_header(cls, path, n, d, dtype, offset):
+        """The reader for a ``.npy`` whose header a caller has parsed and
+        checked already (shape ``(n, d)``, C order, ``dtype``, data at ``offset``)."""
+        self = cls.__new__(cls)
+        self.path, self.n, self.d, self.dtype, self.offset = str(path), int(n), int(d), np.dtype(dtype), int(offset)
+        return self
+
     @property
     def row_bytes(self):
         return self.d * self.dtype.itemsize
@@ -129,7 +137,7 @@ class ParquetSource(Source):
     group at a time."""
 
     def __init__(self, path, column=None):
-        from ..data._readers import _pyarrow
+        from ._readers import _pyarrow
 
         pq = _pyarrow()[2]
         self.path, self.column = str(path), column
@@ -151,7 +159,7 @@ class ParquetSource(Source):
         self.d, self.dtype = int(first.shape[1]), first.dtype
 
     def _group(self, i):
-        from ..data._readers import _pyarrow
+        from ._readers import _pyarrow
 
         pq = _pyarrow()[2]
         table = pq.ParquetFile(self.path).read_row_group(i, columns=[self.column])
