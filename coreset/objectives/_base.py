@@ -383,6 +383,12 @@ class KernelObjective:
             f.update(j)
         return f.value
 
+    def _gain_work(self) -> int:
+        """Entries one gain reads, for objectives whose gain only reads the
+        state (so several may run at once on numba's threads); 0 (the default)
+        where a gain writes to the state or is not worth threads."""
+        return 0
+
     # -- the torch path --------------------------------------------------------
     def to_torch(self, device: str = "cuda"):
         """The same function as torch tensors on ``device`` (an Objective-protocol

@@ -139,6 +139,9 @@ class FacilityLocation(KernelObjective):
         self._require_bound()
         return float(self.state.cur.sum())
 
+    def _gain_work(self) -> int:
+        return self.n if self.mode == 0 else 0  # a dense gain reads row j and ``cur``; writes nothing
+
     def evaluate(self, indices) -> float:
         """f(indices) from scratch (does not touch the current state)."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -5,8 +5,11 @@ total similarity, not an absolute level).
 
 The state keeps each point's remaining capacity ``rem[i] = cap_i - covered``;
 a gain is ``sum_i min(s(j, i), rem[i])``, a float64 sum in a fixed order of
-terms that each only shrink as ``rem`` shrinks, so stale gains are exact upper
-bounds and lazy greedy returns exactly what naive greedy returns.
+terms (on a dense row, one compiled ``_dense_gain`` for every caller) that each only
+shrink as ``rem`` shrinks, so stale gains are exact upper bounds and lazy
+greedy returns exactly what naive greedy returns. A gain only reads the
+state, so lazy greedy evaluates dense gains several at a time on numba's
+threads (``optimizers/_kernels.py``, ``batch_steps``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from numba.extending import overload
 
 from .._device import import_torch
 from .._validation import check_float
-from ._base import KernelObjective, csr_positions, kernel_gain, kernel_update, similarity_arrays
+from ._base import (KernelObjective, SimilarityArrays, csr_positions, kernel_gain, kernel_update,
+                    similarity_arrays)
+from ._graph_cut import dense_checked
 
 __all__ = ["SaturatedCoverage", "TorchSaturatedCoverage"]
 
@@ -48,20 +53,30 @@ def column_sums(mode, S, indptr, idx, data, n):
     return out
 
 
-@overload(kernel_gain, jit_options={"fastmath": {"reassoc", "nsz"}, "nogil": True})
+@njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
+def _dense_gain(row, rem):
+    """sum_i min(row[i], rem[i]) in float64, vectorised (fastmath: the compiler
+    picks the order of the sum). Compiled once as its own function and called,
+    not inlined into the loops, so every loop (one evaluation at a time, or
+    several on threads) and the update run the same machine code: the same
+    bits. (Four explicit lanes without fastmath were 1.5x slower here.)"""
+    g = 0.0
+    for i in range(row.shape[0]):
+        g += min(np.float64(row[i]), rem[i])
+    return g
+
+
+@overload(kernel_gain, jit_options={"nogil": True})
 def _gain(state, j):
     if _is_state(state):
         def impl(state, j):
             rem = state.rem
-            g = 0.0
             if state.mode == 0:
-                row = state.S[j]
-                for i in range(row.shape[0]):
-                    g += min(np.float64(row[i]), rem[i])
-            else:
-                idx, data = state.idx, state.data
-                for p in range(state.indptr[j], state.indptr[j + 1]):
-                    g += min(np.float64(data[p]), rem[idx[p]])
+                return _dense_gain(state.S[j], rem)
+            g = 0.0
+            idx, data = state.idx, state.data
+            for p in range(state.indptr[j], state.indptr[j + 1]):
+                g += min(np.float64(data[p]), rem[idx[p]])
             return g
         return impl
 
@@ -71,20 +86,19 @@ def _update(state, j):
     if _is_state(state):
         def impl(state, j):
             rem = state.rem
-            g = 0.0
             if state.mode == 0:
                 row = state.S[j]
+                g = _dense_gain(row, rem)
                 for i in range(row.shape[0]):
-                    t = min(np.float64(row[i]), rem[i])
-                    g += t
-                    rem[i] -= t
-            else:
-                idx, data = state.idx, state.data
-                for p in range(state.indptr[j], state.indptr[j + 1]):
-                    i = idx[p]
-                    t = min(np.float64(data[p]), rem[i])
-                    g += t
-                    rem[i] -= t
+                    rem[i] -= min(np.float64(row[i]), rem[i])
+                return g
+            g = 0.0
+            idx, data = state.idx, state.data
+            for p in range(state.indptr[j], state.indptr[j + 1]):
+                i = idx[p]
+                t = min(np.float64(data[p]), rem[i])
+                g += t
+                rem[i] -= t
             return g
         return impl
 
@@ -115,9 +129,15 @@ class SaturatedCoverage(KernelObjective):
         self.alpha = check_float(alpha, "alpha", low=0.0, low_open=True)
         if similarity is None:
             return
-        self._arrays = a = similarity_arrays(similarity, "saturated coverage")
+        import scipy.sparse as sp
+
+        # dense: validated in the pass that sums its columns (graph cut's; the same bits as column_sums)
+        dense = not (sp.issparse(similarity) or isinstance(similarity, SimilarityArrays))
+        self._arrays = a = similarity_arrays(similarity, "saturated coverage", check=not dense)
         self.n = a.n
-        self.cap = self.alpha * column_sums(a.mode, a.S, a.indptr, a.idx, a.data, a.n)
+        csum = dense_checked(a.S, "saturated coverage") if dense else column_sums(a.mode, a.S, a.indptr, a.idx,
+                                                                                     a.data, a.n)
+        self.cap = self.alpha * csum
         self.reset()
 
     def _initial_state(self):
@@ -133,6 +153,9 @@ class SaturatedCoverage(KernelObjective):
     def remaining(self) -> np.ndarray:
         """Each point's capacity not yet covered (``cap - covered``)."""
         return self.state.rem
+
+    def _gain_work(self) -> int:
+        return self.n if self.mode == 0 else 0  # a dense gain reads row j and ``rem``; writes nothing
 
     def evaluate(self, indices) -> float:
         """f(indices) from scratch (does not touch the current state)."""

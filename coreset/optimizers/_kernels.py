@@ -32,7 +32,7 @@ the ``__pycache__`` folders (or set ``NUMBA_CACHE_DIR`` to a fresh folder).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..objectives._base import commit, kernel_gain
 
@@ -396,3 +396,148 @@ def commit_many(state, order, costs, use_costs, budget_left, n_select, out_idx, 
         budget_left, n_out = _take(state, j, kernel_gain(state, j), costs, use_costs, budget_left, out_idx, out_gain,
                                    n_out)
     return budget_left, n_out
+
+
+# ---------------------------------------------------------------- lazy greedy, gains on several threads
+#: a gain must read at least this many entries (e.g. a dense row of N) for the
+#: batched parallel loop below: under it one evaluation is cheaper than waking
+#: the threads
+PARALLEL_MIN_WORK = 4096
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gains_parallel(state, cands, slots, m, out):
+    """``out[t] = gain of cands[slots[t]]`` for ``t < m``, on numba's threads.
+    Only for objectives whose gain reads the state and writes nothing."""
+    for t in prange(m):
+        out[t] = kernel_gain(state, cands[slots[t]])
+
+
+@njit(inline="always", nogil=True)
+def _before(ka, sa, kb, sb):
+    return ka > kb or (ka == kb and sa < sb)
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(hk, hs, size, k, s):
+    """Binary heap on (key desc, slot asc) in ``hk`` / ``hs``; returns the new size."""
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        if not _before(k, s, hk[p], hs[p]):
+            break
+        hk[i] = hk[p]
+        hs[i] = hs[p]
+        i = p
+    hk[i] = k
+    hs[i] = s
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(hk, hs, size):
+    """Remove the top of the heap; returns the new size."""
+    size -= 1
+    k = hk[size]
+    s = hs[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and _before(hk[c + 1], hs[c + 1], hk[c], hs[c]):
+            c += 1
+        if not _before(hk[c], hs[c], k, s):
+            break
+        hk[i] = hk[c]
+        hs[i] = hs[c]
+        i = c
+    if size > 0:
+        hk[i] = k
+        hs[i] = s
+    return size
+
+
+@njit(cache=True, nogil=True)
+def batch_init(state, cands, width, costs, use_costs):
+    """A heap ``(hk, hs, size)`` over the slots of ``cands`` with every
+    singleton gain, computed on numba's threads (one thread: a plain loop)."""
+    m = cands.shape[0]
+    slots = np.empty(m, np.int64)
+    c = 0
+    for t in range(m):
+        if not state.selected[cands[t]]:
+            slots[c] = t
+            c += 1
+    g = np.empty(c, np.float64)
+    if width > 1:
+        gains_parallel(state, cands, slots, c, g)
+    else:
+        for q in range(c):
+            g[q] = kernel_gain(state, cands[slots[q]])
+    hk = np.empty(max(c, 1), np.float64)
+    hs = np.empty(max(c, 1), np.int64)
+    size = 0
+    for q in range(c):
+        j = cands[slots[q]]
+        size = _heap_push(hk, hs, size, g[q] / costs[j] if use_costs else g[q], slots[q])
+    return hk, hs, size
+
+
+@njit(cache=True, nogil=True)
+def batch_steps(state, cands, hk, hs, size, fresh, fresh_gain, stamp, width, costs, use_costs, budget_left,
+                max_steps, out_idx, out_gain, n_out):
+    """Up to ``max_steps`` lazy-greedy picks, evaluating stale keys in batches
+    on numba's threads: while the top key is stale, up to ``batch`` stale keys
+    leave the top of the heap, their gains are computed together and they go
+    back fresh. A pick is taken only when the top key is fresh (its exact gain
+    is at least every other upper bound), so the picks are lazy greedy's; a
+    batch costs at most ``batch - 1`` evaluations the one-at-a-time loop would
+    not have made. ``batch`` follows the evaluations the previous pick needed,
+    between ``width`` (the threads) and ``4 width`` (1 on one thread). Returns the new heap size,
+    stamp, remaining budget and number of picks written."""
+    most = 4 * width if width > 1 else 1
+    slots = np.empty(most, np.int64)
+    g = np.empty(most, np.float64)
+    batch = width
+    evals = 0
+    steps = 0
+    while steps < max_steps and size > 0:
+        s = hs[0]
+        j = cands[s]
+        if use_costs and costs[j] > budget_left:
+            size = _heap_pop(hk, hs, size)  # never fits again: the budget only shrinks
+            continue
+        if fresh[j] == stamp:
+            size = _heap_pop(hk, hs, size)
+            budget_left, n_out = _take(state, j, fresh_gain[j], costs, use_costs, budget_left, out_idx, out_gain,
+                                       n_out)
+            steps += 1
+            stamp += 1
+            batch = min(max(evals, width), most)
+            evals = 0
+            continue
+        m = 0
+        while m < batch and size > 0:
+            s = hs[0]
+            j = cands[s]
+            if use_costs and costs[j] > budget_left:
+                size = _heap_pop(hk, hs, size)
+                continue
+            if fresh[j] == stamp:
+                break
+            slots[m] = s
+            m += 1
+            size = _heap_pop(hk, hs, size)
+        if m == 1:
+            g[0] = kernel_gain(state, cands[slots[0]])
+        else:
+            gains_parallel(state, cands, slots, m, g)
+        for t in range(m):
+            s = slots[t]
+            j = cands[s]
+            fresh[j] = stamp
+            fresh_gain[j] = g[t]
+            size = _heap_push(hk, hs, size, g[t] / costs[j] if use_costs else g[t], s)
+        evals += m
+    return size, stamp, budget_left, n_out

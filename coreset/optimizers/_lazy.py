@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 
 import numpy as np
@@ -21,6 +22,43 @@ BUCKET_MIN = 512
 BUCKET_MAX = 1 << 18
 
 
+def _safe_layer() -> bool:
+    """A numba threading layer that several Python threads may enter at once
+    (tbb or OpenMP; the fallback, workqueue, aborts the process then)."""
+    import importlib
+
+    for mod in ("numba.np.ufunc.tbbpool", "numba.np.ufunc.omppool"):
+        try:
+            importlib.import_module(mod)
+            return True
+        except ImportError:
+            continue
+    return False
+
+
+def gain_threads(f) -> int:
+    """0 unless a gain of ``f`` reads at least ``PARALLEL_MIN_WORK`` entries and
+    writes nothing (``f._gain_work()``); then the threads lazy greedy
+    evaluates its gains on: numba's thread count (``numba.set_num_threads`` or
+    ``NUMBA_NUM_THREADS`` sets it), or 1 outside the main thread when the
+    threading layer cannot be entered from several threads at once."""
+    import threading
+
+    import numba
+
+    from ._kernels import PARALLEL_MIN_WORK
+
+    work = getattr(f, "_gain_work", None)
+    if work is None or work() < PARALLEL_MIN_WORK:
+        return 0
+    if not (threading.current_thread() is threading.main_thread() or _SAFE_LAYER()):
+        return 1
+    return max(1, numba.get_num_threads())
+
+
+_SAFE_LAYER = functools.cache(_safe_layer)
+
+
 class LazyGreedy(Optimizer):
     """Minoux's accelerated greedy: stale gains are upper bounds kept in a
     priority queue; returns exactly what :class:`NaiveGreedy` returns (ties to
@@ -28,7 +66,10 @@ class LazyGreedy(Optimizer):
 
     Compiled objectives with ``BUCKET_MIN`` to ``BUCKET_MAX`` candidates start
     with the bucket walk and go on with the loser tree if the walk stops paying
-    (see ``_kernels.py``); both make the same picks."""
+    (see ``_kernels.py``); both make the same picks. Objectives with heavy
+    gains that only read the state (dense facility location and saturated
+    coverage: a gain reads a row of N) evaluate stale keys in batches on
+    numba's threads instead (``batch_steps``): the same picks again."""
 
     name = "lazy_greedy"
 
@@ -36,6 +77,9 @@ class LazyGreedy(Optimizer):
         from ._kernels import BUCKET_SLACK, bucket_init, bucket_steps, lazy_steps, tree_from_keys, tree_init
 
         cands = np.arange(run.n, dtype=np.int64) if cands is None else np.sort(cands)
+        width = gain_threads(run.f)
+        if width:
+            return self._batched(run, cands, width)
         if BUCKET_MIN <= cands.size <= BUCKET_MAX:
             head, nxt, key, base, top, size, fullest = bucket_init(run.f.state, cands, run.costs, run.use_costs)
             stats = np.zeros(3, np.int64)
@@ -63,6 +107,25 @@ class LazyGreedy(Optimizer):
             size, stamp, run.budget, run.n_out = lazy_steps(
                 run.f.state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, run.costs, run.use_costs, run.budget,
                 steps, run.out_idx, run.out_gain, run.n_out)
+            run.report(force=True)
+
+    def _batched(self, run, cands, width):
+        """Heavy gains that only read the state: stale keys evaluated in
+        batches on ``width`` threads (``batch_steps``; the same picks). Even on
+        one thread this heap loop beats the tree and bucket walk here (0.29 vs
+        0.39 s, 300 picks of saturated coverage on a dense 5,000 x 5,000): an
+        evaluation costs microseconds, the queue's bookkeeping nothing."""
+        from ._kernels import batch_init, batch_steps
+
+        hk, hs, size = batch_init(run.f.state, cands, width, run.costs, run.use_costs)
+        fresh = np.full(run.n, -1, np.int64)
+        fresh_gain = np.zeros(run.n, np.float64)
+        stamp = 0
+        while run.n_out < run.n_select and size > 0:
+            steps = run.steps_left() if run.callback else run.n_select - run.n_out
+            size, stamp, run.budget, run.n_out = batch_steps(
+                run.f.state, cands, hk, hs, size, fresh, fresh_gain, stamp, width, run.costs, run.use_costs,
+                run.budget, steps, run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
 
     def _python(self, run, rng, cands=None):
