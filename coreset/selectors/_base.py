@@ -86,7 +86,16 @@ class Group:
         return Group(d, None if self.y is None else self.y[members], self.precomputed, self.progress,
                      self.timings, self.info, None if self.costs is None else self.costs[members], None,
                      None if self.weights is None else self.weights[members],
-                     (np.arange(self.n) if self.positions is None else self.positions)[members])
+                     _positions(self.positions, members))
+
+
+def _positions(positions, members) -> np.ndarray:
+    """``positions[members]``, where ``None`` stands for 0..n-1 (then the
+    members themselves: no arange of the whole group per sub-group)."""
+    if positions is not None:
+        return positions[members]
+    members = np.asarray(members)
+    return np.flatnonzero(members) if members.dtype == bool else members.astype(np.int64)
 
 
 @dataclass
