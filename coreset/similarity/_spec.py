@@ -38,14 +38,16 @@ DEFAULT_N_NEIGHBORS = 32
 #: thread: waking BLAS's thread pool costs more than it saves on a small product, far more on a
 #: loaded machine (one class of 100 x 100-d: 8 ms on OpenBLAS's 2 threads, 0.1 ms on one)
 SMALL_DENSE_WORK = 2**25
+#: below this many, OpenBLAS runs a product on one thread by itself (checked on numpy's OpenBLAS
+#: over n in 8..512 and d in 2..4096: no product under 2^18 used a second thread; 64 x 64-d, at
+#: 2^18, did), so the limiter's ~13 us of threadpoolctl calls is skipped there: 10 us instead of
+#: 20 us for a 64-row class, the common case of a long tail's many small classes
+OPENBLAS_SINGLE_WORK = 2**18
 
 _BLAS = []  # the threadpoolctl selection of numpy's BLAS, made once (1.5 ms); [None] without one
 
 
-@contextmanager
-def _one_blas_thread():
-    """numpy's BLAS on one thread inside the block (the same products: OpenBLAS
-    splits a product's rows and columns among its threads, not its sums)."""
+def _blas():
     if not _BLAS:
         try:
             from threadpoolctl import ThreadpoolController
@@ -53,11 +55,34 @@ def _one_blas_thread():
             _BLAS.append(ThreadpoolController().select(user_api="blas"))
         except Exception:  # pragma: no cover - threadpoolctl missing or unable to drive this BLAS
             _BLAS.append(None)
-    if _BLAS[0] is None:  # pragma: no cover
+    return _BLAS[0]
+
+
+@contextmanager
+def _one_blas_thread():
+    """numpy's BLAS on one thread inside the block (the same products: OpenBLAS
+    splits a product's rows and columns among its threads, not its sums)."""
+    blas = _blas()
+    if blas is None:  # pragma: no cover
         yield
         return
-    with _BLAS[0].limit(limits=1):
+    with blas.limit(limits=1):
         yield
+
+
+def _small_product_guard(work: int):
+    """The limiter for a dense product of ``work`` multiply-adds: none above
+    ``SMALL_DENSE_WORK`` (threads pay off), none below ``OPENBLAS_SINGLE_WORK``
+    when numpy's BLAS is OpenBLAS (one thread anyway), one BLAS thread between."""
+    if work > SMALL_DENSE_WORK:
+        return nullcontext()
+    if work < OPENBLAS_SINGLE_WORK:
+        blas = _blas()
+        if blas is not None and blas.lib_controllers and all(
+                c.internal_api == "openblas" for c in blas.lib_controllers):
+            return nullcontext()
+    return _one_blas_thread()
+
 
 _EMBEDDING_METRICS = tuple(m for m in METRICS if m != "precomputed")
 
@@ -159,7 +184,7 @@ class DenseSimilarity(Similarity):
         from ._knn import _dense_similarity
 
         n, d = X.shape[0], (X.shape[1] if X.ndim > 1 else 1)
-        with _one_blas_thread() if n * n * d <= SMALL_DENSE_WORK else nullcontext():
+        with _small_product_guard(n * n * d):
             S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
         return S, {"form": "dense"}
 
