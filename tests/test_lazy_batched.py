@@ -4,6 +4,8 @@ numba's threads): the same picks and gains as naive greedy, bit for bit, on
 one thread and on two, with costs, candidate subsets, warm starts and
 progress chunks; and when it is (not) taken."""
 
+import multiprocessing
+import os
 import threading
 
 import numba
@@ -139,3 +141,30 @@ def test_heap_orders_by_key_desc_then_slot_asc():
         size = K._heap_pop(hk, hs, size)
     expect = sorted(range(500), key=lambda s: (-keys[s], s))
     assert got == expect
+
+
+def _forked_child(S, expect, q):
+    try:
+        threads = _lazy.gain_threads(SaturatedCoverage(S))
+        picks = LazyGreedy().maximize(SaturatedCoverage(S), 30)[0]
+        q.put((threads, bool(np.array_equal(picks, expect))))
+    except BaseException as exc:  # pragma: no cover - reported to the parent
+        q.put(("error", repr(exc)))
+
+
+@pytest.mark.skipif(len(THREADS) < 2, reason="needs numba threads")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_keeps_to_one_thread(heavy):
+    # the parent starts numba's thread pool first; a forked child that started a parallel region
+    # afterwards would be terminated by GNU OpenMP ("fork() called from a process already using
+    # GNU OpenMP"): it keeps to one thread and makes the same picks
+    S = _sim(6)
+    numba.set_num_threads(2)
+    expect = LazyGreedy().maximize(SaturatedCoverage(S), 30)[0]
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_forked_child, args=(S, expect, q))
+    p.start()
+    p.join(120)
+    assert p.exitcode == 0, f"the forked child died (exit code {p.exitcode})"
+    assert q.get(timeout=10) == (1, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import os
 
 import numpy as np
 
@@ -36,12 +37,20 @@ def _safe_layer() -> bool:
     return False
 
 
+#: set in a child process made by fork: numba's OpenMP layer terminates a forked child that starts
+#: a parallel region once the parent has used it ("fork() called from a process already using
+#: GNU OpenMP"), so lazy greedy keeps to one thread there
+_FORKED = [False]
+os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, True))
+
+
 def gain_threads(f) -> int:
     """0 unless a gain of ``f`` reads at least ``PARALLEL_MIN_WORK`` entries and
     writes nothing (``f._gain_work()``); then the threads lazy greedy
     evaluates its gains on: numba's thread count (``numba.set_num_threads`` or
     ``NUMBA_NUM_THREADS`` sets it), or 1 outside the main thread when the
-    threading layer cannot be entered from several threads at once."""
+    threading layer cannot be entered from several threads at once, and 1 in
+    a process made by fork (see ``_FORKED``)."""
     import threading
 
     import numba
@@ -51,7 +60,7 @@ def gain_threads(f) -> int:
     work = getattr(f, "_gain_work", None)
     if work is None or work() < PARALLEL_MIN_WORK:
         return 0
-    if not (threading.current_thread() is threading.main_thread() or _SAFE_LAYER()):
+    if _FORKED[0] or not (threading.current_thread() is threading.main_thread() or _SAFE_LAYER()):
         return 1
     return max(1, numba.get_num_threads())
 
