@@ -132,8 +132,8 @@ class SumRedundancy(KernelObjective):
             S = self._S
         else:
             (indptr, idx, data), S = self._sym, np.zeros((0, 0), np.float64)
-        return SumRedundancyState(self._mode, S, self.symmetric, indptr, idx, data, self._diag.copy(), np.zeros(n, np.bool_),
-                                  np.full(1, self.constant, np.float64))
+        return SumRedundancyState(self._mode, S, self.symmetric, indptr, idx, data, self._diag.copy(),
+                                  np.zeros(n, np.bool_), np.full(1, self.constant, np.float64))
 
     @property
     def mode(self) -> int:

@@ -494,8 +494,9 @@ def batch_steps(state, cands, hk, hs, size, fresh, fresh_gain, stamp, width, cos
     is at least every other upper bound), so the picks are lazy greedy's; a
     batch costs at most ``batch - 1`` evaluations the one-at-a-time loop would
     not have made. ``batch`` follows the evaluations the previous pick needed,
-    between ``width`` (the threads) and ``4 width`` (1 on one thread). Returns the new heap size,
-    stamp, remaining budget and number of picks written."""
+    between ``width`` (the threads) and ``4 width`` (1 on one thread).
+    Returns the new heap size, stamp, remaining budget and number of picks
+    written."""
     most = 4 * width if width > 1 else 1
     slots = np.empty(most, np.int64)
     g = np.empty(most, np.float64)
