@@ -96,6 +96,12 @@ class Run:
     def steps_left(self) -> int:
         return min(self.chunk, self.n_select - self.n_out)
 
+    def call_steps(self) -> int:
+        """Picks for the next compiled call of a deterministic loop: a chunk
+        when a callback wants progress, else all that are left (one call; the
+        same picks either way, the state carries over)."""
+        return self.steps_left() if self.callback else self.n_select - self.n_out
+
     def report(self, force=False):
         if self.callback and (force or self.n_out % self.chunk == 0):
             self.callback("optimize", self.n_out, self.n_select)

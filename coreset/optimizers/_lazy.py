@@ -96,7 +96,7 @@ class LazyGreedy(Optimizer):
             # evaluate them all at once, so the loser tree takes the keys from the start
             stats[2] = fullest > max(BUCKET_SLACK, cands.size // 16)
             while run.n_out < run.n_select and size > 0 and not stats[2]:
-                steps = run.steps_left() if run.callback else run.n_select - run.n_out
+                steps = run.call_steps()
                 size, top, run.budget, run.n_out = bucket_steps(
                     run.f.state, cands, head, nxt, key, base, top, size, stats, run.costs, run.use_costs,
                     run.budget, steps, run.out_idx, run.out_gain, run.n_out)
@@ -111,8 +111,7 @@ class LazyGreedy(Optimizer):
         fresh_gain = np.zeros(run.n, np.float64)
         stamp = 0
         while run.n_out < run.n_select and size > 0:
-            # without a progress callback, all steps in one compiled call (same picks: the state carries over)
-            steps = run.steps_left() if run.callback else run.n_select - run.n_out
+            steps = run.call_steps()
             size, stamp, run.budget, run.n_out = lazy_steps(
                 run.f.state, cands, nk, ns, M, size, fresh, fresh_gain, stamp, run.costs, run.use_costs, run.budget,
                 steps, run.out_idx, run.out_gain, run.n_out)
@@ -131,7 +130,7 @@ class LazyGreedy(Optimizer):
         fresh_gain = np.zeros(run.n, np.float64)
         stamp = 0
         while run.n_out < run.n_select and size > 0:
-            steps = run.steps_left() if run.callback else run.n_select - run.n_out
+            steps = run.call_steps()
             size, stamp, run.budget, run.n_out = batch_steps(
                 run.f.state, cands, hk, hs, size, fresh, fresh_gain, stamp, width, run.costs, run.use_costs,
                 run.budget, steps, run.out_idx, run.out_gain, run.n_out)

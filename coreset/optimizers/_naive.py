@@ -22,7 +22,7 @@ class NaiveGreedy(Optimizer):
         cands = np.flatnonzero(run.remaining) if cands is None else cands
         while run.n_out < run.n_select:
             before = run.n_out
-            steps = run.steps_left() if run.callback else run.n_select - run.n_out  # one call without a callback
+            steps = run.call_steps()
             run.budget, run.n_out = naive_steps(run.f.state, cands, run.costs, run.use_costs, run.budget,
                                                 steps, run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
