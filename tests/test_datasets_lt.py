@@ -63,6 +63,23 @@ def test_old_zipf_defaults_unchanged_by_new_knobs():
     np.testing.assert_array_equal(a.X, c.X)
 
 
+def test_test_random_state_draws_an_independent_split_of_the_same_classes():
+    kw = dict(s=0.8, class_sep=0.5, n_modes=2, n_test_per_class=60, random_state=5)
+    a = make_zipf(1500, 8, 10, **kw)
+    v = make_zipf(1500, 8, 10, test_random_state=1, **kw)
+    other = make_zipf(1500, 8, 10, **dict(kw, random_state=6))
+    np.testing.assert_array_equal(a.X, v.X)  # the training data is untouched
+    np.testing.assert_array_equal(a.y_test, v.y_test)  # the same balanced labels ...
+    assert not np.isin(v.X_test, a.X_test).all(axis=1).any()  # ... on fresh points
+    np.testing.assert_array_equal(v.X_test, make_zipf(1500, 8, 10, test_random_state=1, **kw).X_test)
+    assert v.params["test_random_state"] == 1
+    # a fresh split of the same classes: a probe scores alike on both; another random_state is other classes
+    acc_a, acc_v = _lr_accuracy(a), _lr_accuracy(v)
+    acc_other = _lr_accuracy(type(a)(a.name, a.X, a.y, other.X_test, other.y_test))
+    assert acc_a > 0.5 and abs(acc_a - acc_v) < 0.08, (acc_a, acc_v)
+    assert acc_other < 0.35, acc_other
+
+
 def test_overlap_knob_lowers_linear_accuracy_monotonically():
     # same seed -> the same draws, scaled: less separation or more noise -> more overlap
     accs = [_lr_accuracy(make_zipf(1000, 8, 10, s=0.8, class_sep=sep, n_modes=3, mode_spread=0.1,

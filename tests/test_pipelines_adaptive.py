@@ -54,8 +54,27 @@ def test_warm_start_keeps_the_sample_gradient_total_at_the_budget(fraction, kapp
     assert sched.warm_epochs == warm == int(np.floor(kappa * fraction * epochs))
     assert res.epoch_sizes[:warm] == [N] * warm  # full data first
     sub = res.epoch_sizes[warm:]
-    assert max(sub) - min(sub) <= 1 and max(sub) < N
+    assert max(sub) < N and sched.n_select == max(sub)
+    rest = budget - warm * N
+    if rest // 32 >= len(sub):  # whole batches: the fewest steps the budget allows, one partial batch at most
+        assert res.steps == warm * -(-N // 32) + -(-rest // 32)
+        assert all(s % 32 == 0 for s in sub[1:]) and max(sub[1:]) - min(sub[1:]) <= 32
+    else:  # fewer rows than a batch per epoch: sizes differ by one row at most
+        assert max(sub) - min(sub) <= 1
     assert [r["epoch"] for r in res.reselections] == list(range(warm, epochs, 2))
+
+
+def test_epoch_plan_in_whole_batches_by_hand():
+    from coreset.pipelines._adaptive import plan_epochs
+
+    # digits-lt's adaptive plan: 5,600 rows over 41 epochs, batch 32 -> 175 full batches, none partial
+    sizes = plan_epochs(5600, 41, 280, 32)
+    assert sizes == [160] * 11 + [128] * 30 and sum(-(-s // 32) for s in sizes) == 175
+    assert sum(-(-s // 32) for s in plan_epochs(5600, 41, 280)) == 205  # the row plan: 136-137 rows, 5 steps each
+    assert plan_epochs(10, 3, 280) == [4, 3, 3]
+    assert plan_epochs(100, 3, 280, 32) == [36, 32, 32]  # the 4 rows left over: one partial batch, first
+    assert plan_epochs(50, 3, 280, 32) == [17, 17, 16]  # no full batch per epoch: by rows
+    assert plan_epochs(810, 3, 280, 32) == [270, 270, 270]  # 9 batches + 10 rows would exceed the 280 rows
 
 
 def test_gradient_proxies_match_a_hand_computation():
@@ -176,3 +195,50 @@ def test_random_baseline_keeps_the_schedule_and_class_counts_without_forward_pas
     # the same per-class counts as facility location (the class budget), other rows
     assert np.array_equal(np.bincount(y[rnd.indices], minlength=C), np.bincount(y[fl.indices], minlength=C))
     assert not np.array_equal(np.sort(rnd.indices), np.sort(fl.indices))
+
+
+def test_split_budget_by_hand():
+    from coreset.pipelines._adaptive import split_budget
+
+    assert split_budget(10, [4, 3, 3]).tolist() == [4, 3, 3]
+    assert split_budget(5, [4, 3, 3]).tolist() == [2, 2, 1]  # floors 2, 1, 1; the one left to the first 0.5
+    assert split_budget(3, [2, 2]).tolist() == [2, 1]
+    assert split_budget(0, [5, 5]).tolist() == [0, 0]
+
+
+def test_partition_keeps_class_budgets_and_most_of_the_objective():
+    from coreset.selectors import allocate_budget
+    from coreset.similarity import dense_similarity, euclidean_gamma
+
+    ds, X, y = make_data(5)
+    sched = AdaptiveReselection(0.4, every=2, class_budget="tempered", partition=16).attach(ds, epochs=4)
+    whole = AdaptiveReselection(0.4, every=2, class_budget="tempered").attach(ds, epochs=4)
+    G = gradient_proxies(mlp(1), BatchFetcher(ds, "cpu"), y)
+    groups, owner = sched._chunks(np.random.default_rng(0))
+    assert all(g.size <= 16 for g in groups) and sorted(np.concatenate(groups).tolist()) == list(range(N))
+    assert all(set(y[g]) == {y[g][0]} for g in groups)  # a chunk holds one class
+    idx, w = sched._select(G, 0)
+    ref, _ = whole._select(G, 0)
+    budgets = allocate_budget(np.bincount(y), sched.n_select, "tempered", min_per_class=1)
+    assert np.bincount(y[idx], minlength=C).tolist() == budgets.tolist()  # each class keeps its budget
+    assert w.sum() == N  # every row represented within its chunk
+    assert np.array_equal(idx, sched._select(G, 0)[0]) and not np.array_equal(idx, sched._select(G, 1)[0])
+    gamma = euclidean_gamma(G)
+
+    def value(sel):  # facility location of each class on its whole dense block
+        total = 0.0
+        for c in range(C):
+            rows = np.flatnonzero(y == c)
+            S = dense_similarity(G[rows], "euclidean", gamma=gamma)
+            total += S[np.isin(rows, sel)].max(0).astype(np.float64).sum()
+        return total
+
+    assert value(idx) >= 0.98 * value(ref)
+
+
+def test_partition_errors():
+    with pytest.raises(ValidationError, match="partition"):
+        AdaptiveReselection(0.2, partition=1)
+    with pytest.raises(ValidationError, match=r"partition=16 .*n_neighbors"):
+        AdaptiveReselection(0.2, partition=16, n_neighbors=5)
+    AdaptiveReselection(0.2, partition=16, method="random")  # the random baseline ignores it

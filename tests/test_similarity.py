@@ -85,6 +85,36 @@ def test_euclidean_kernel_semantics():
     assert euclidean_gamma(X, n_pairs=20_000) == pytest.approx(1 / d2[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pair_distances_are_numpys_bits(dtype):
+    """The compiled pair distances behind euclidean_gamma equal numpy's
+    ``((X[a] - X[b]) ** 2).sum(1)`` bit for bit: short rows, numpy's 8-lane
+    blocks, the halving above 128, strided input, and overflow to inf."""
+    from coreset.similarity._pairs import pair_sq_dists
+
+    rng = np.random.default_rng(7)
+    for d in (1, 2, 7, 8, 9, 15, 16, 17, 64, 127, 128, 129, 200, 300, 777):
+        X = (rng.standard_normal((40, d)) * 10.0 ** rng.integers(-6, 6, size=(40, 1))).astype(dtype)
+        a, b = rng.integers(0, 40, 500), rng.integers(0, 40, 500)
+        ref = ((X[a].astype(np.float64) - X[b]) ** 2).sum(1)
+        np.testing.assert_array_equal(pair_sq_dists(X, a, b), ref)
+        Xs = np.asfortranarray(X)[:, ::-1]  # neither C- nor F-contiguous rows
+        ref = ((Xs[a].astype(np.float64) - Xs[b]) ** 2).sum(1)
+        np.testing.assert_array_equal(pair_sq_dists(Xs, a, b), ref)
+    if dtype == np.float64:
+        big = np.array([[1e200, 0.0], [-1e200, 0.0]])
+        assert np.isinf(pair_sq_dists(big, np.array([0]), np.array([1]))[0])
+
+
+def test_euclidean_gamma_is_the_median_of_numpys_pair_distances():
+    X = _blobs(300).astype(np.float32)
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 300, 5000), rng.integers(0, 300, 5000)
+    keep = a != b
+    d2 = ((X[a[keep]].astype(np.float64) - X[b[keep]]) ** 2).sum(1)
+    assert euclidean_gamma(X, n_pairs=5000, seed=3) == 1.0 / float(np.median(d2[d2 > 0]))
+
+
 def test_cosine_is_clipped_at_zero():
     X = np.array([[1.0, 0.0], [-1.0, 0.1], [0.0, 1.0]])
     S = dense_similarity(X, "cosine")

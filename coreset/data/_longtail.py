@@ -78,13 +78,18 @@ def make_zipf(
     mode_spread: float = 0.5,
     n_test_per_class: int = 0,
     random_state=0,
+    test_random_state=None,
     dtype=np.float32,
 ) -> Dataset:
     """Gaussian-mixture embeddings with Zipf class frequencies.
 
     Each class is a mixture of ``n_modes`` Gaussian blobs around a class centre
     (so a good subset must cover several modes per class). ``n_test_per_class``
-    adds a balanced test split drawn from the same distribution.
+    adds a balanced test split drawn from the same distribution: by default
+    from the generator's stream after the training data; with
+    ``test_random_state`` from a generator of its own, so that another value
+    gives an independent split of the same classes (a validation split: the
+    training data and the class structure stay those of ``random_state``).
 
     Difficulty knobs (the defaults give the original, linearly separable data):
     class centres are ``N(0, (center_scale * class_sep)^2)``, each class's modes
@@ -106,25 +111,28 @@ def make_zipf(
     centers = rng.standard_normal((n_classes, n_features)) * (center_scale * class_sep)
     modes = centers[:, None, :] + rng.standard_normal((n_classes, n_modes, n_features)) * (center_scale * mode_spread)
 
-    def draw(counts):
+    def draw(counts, rng):
         y = np.repeat(np.arange(n_classes, dtype=np.int64), counts)
         m = rng.integers(0, n_modes, size=y.shape[0])
         X = modes[y, m] + rng.standard_normal((y.shape[0], n_features)) * cluster_std
         return X.astype(dtype, copy=False), y
 
-    X, y = draw(sizes)
+    X, y = draw(sizes, rng)
     perm = rng.permutation(X.shape[0])
     X, y = X[perm], y[perm]
     X_test = y_test = None
     if n_test_per_class:
-        X_test, y_test = draw(np.full(n_classes, n_test_per_class))
+        test_rng = rng if test_random_state is None else check_random_state(test_random_state)
+        X_test, y_test = draw(np.full(n_classes, n_test_per_class), test_rng)
     return Dataset(
         "zipf", X, y, X_test, y_test,
         description=f"{n_samples} x {n_features} Gaussian mixture, {n_classes} classes, class share ∝ 1/c^{s}",
         params=dict(n_samples=n_samples, n_features=n_features, n_classes=n_classes, s=s, n_modes=n_modes,
                     class_sep=class_sep, mode_spread=mode_spread, cluster_std=cluster_std, center_scale=center_scale,
                     n_test_per_class=n_test_per_class,
-                    random_state=None if isinstance(random_state, np.random.Generator) else random_state),
+                    random_state=None if isinstance(random_state, np.random.Generator) else random_state,
+                    test_random_state=None if isinstance(test_random_state, np.random.Generator)
+                    else test_random_state),
     )
 
 
@@ -177,8 +185,8 @@ def _zipf(random_state=0):
     return make_zipf(random_state=random_state, n_test_per_class=10)
 
 
-def _zipf_hard(random_state=0):
-    d = make_zipf(**ZIPF_HARD, random_state=random_state)
+def _zipf_hard(random_state=0, test_random_state=None):
+    d = make_zipf(**ZIPF_HARD, random_state=random_state, test_random_state=test_random_state)
     return replace(d, name="zipf_hard")
 
 

@@ -17,7 +17,7 @@ from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import LastLayerCapture, find_last_linear, require_torch
 from ._sampler import ScheduleSampler, normalize_weights
 
-__all__ = ["AdaptiveReselection", "gradient_proxies"]
+__all__ = ["AdaptiveReselection", "gradient_proxies", "plan_epochs", "split_budget"]
 
 log = logging.getLogger(__name__)
 #: selection methods that never look at the rows (baselines): no gradient proxies are computed for them
@@ -62,8 +62,11 @@ class AdaptiveReselection:
     kappa : float in [0, 1)
         Warm start (CORDS' kappa): the first ``floor(kappa * fraction * epochs)``
         epochs train on the full data; the subset epochs that follow share what
-        is left of the budget (sizes differ by at most one row), so the total
-        equals the budget exactly.
+        is left of the budget, so the total equals the budget exactly: in
+        whole batches when the batch size is known (:func:`plan_epochs`),
+        else sizes that differ by at most one row. Each reselection picks as
+        many rows as the largest of them; a smaller epoch trains on a seeded
+        random part of the selection.
     layer : str, optional
         Name of the last ``nn.Linear`` (auto-detected: the last one registered).
     features : bool
@@ -73,6 +76,19 @@ class AdaptiveReselection:
         ``method="random"`` (or ``"stratified_random"``) gives the baseline
         that isolates facility location: the same schedule, budgets and class
         shares, rows drawn at random (no forward pass is spent on it).
+        Without ``select_params`` (dense facility location, classes of at
+        most 2,000 rows) the classes are selected in one compiled pass
+        (:func:`~coreset.selectors._grouped_fl.facility_location_groups`):
+        the same picks and weights as ``select``, without its set-up per class.
+    partition : int >= 2, optional
+        Split each class of more than ``partition`` rows at random (seeded by
+        ``random_state`` and the epoch) into ``ceil(n_c / partition)`` chunks
+        of near-equal size; each chunk gets a share of its class's budget in
+        proportion to its size and is selected on its own dense block. This
+        is GreeDi's partition step without the merge: the cost falls from
+        sum(n_c^2) pairs to at most ``N * partition``, at a small loss of
+        objective (measured in ``docs/benchmarks.md``). Needs the dense
+        path (no ``select_params``); ignored by the random baselines.
 
     In your own loop: ``attach(dataset, epochs=E)`` once, then
     ``on_epoch_start(epoch, model)`` before each epoch, iterate ``sampler``,
@@ -83,7 +99,7 @@ class AdaptiveReselection:
 
     def __init__(self, fraction=0.1, every=5, *, kappa=0.0, layer=None, features=False,
                  class_budget="proportional", min_per_class=1, metric="euclidean", normalize="mean",
-                 batch_size=1024, **select_params):
+                 batch_size=1024, partition=None, **select_params):
         self.fraction = check_float(fraction, "fraction", low=0.0, high=1.0, low_open=True, high_open=True)
         self.every = check_int(every, "every", low=1)
         self.kappa = check_float(kappa, "kappa", low=0.0, high=1.0, high_open=True)
@@ -95,13 +111,22 @@ class AdaptiveReselection:
         self.normalize = normalize
         self.proxy_batch_size = check_int(batch_size, "batch_size", low=1)
         self.select_params = select_params
+        self.partition = None if partition is None else check_int(partition, "partition", low=2)
+        blind = select_params.get("method") in _BLIND
+        if self.partition is not None and select_params and not blind:
+            raise ValidationError(f"partition={partition} selects on dense blocks by facility location; it cannot "
+                                  f"be combined with select parameters {sorted(select_params)}")
+        self._grouped = not select_params
         self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
         self.sampler = ScheduleSampler(self)
         self._attached = False
 
     # ------------------------------------------------------------------ plan
-    def attach(self, dataset, *, epochs, labels=None, random_state=0, device="cpu", fetcher=None, **_):
-        """Bind to ``dataset`` for ``epochs`` epochs and plan the budget."""
+    def attach(self, dataset, *, epochs, labels=None, random_state=0, device="cpu", fetcher=None, batch_size=None,
+               **_):
+        """Bind to ``dataset`` for ``epochs`` epochs and plan the budget.
+        With ``batch_size`` (:func:`train` passes its own) the subset epochs
+        get whole batches where they can (see :func:`plan_epochs`)."""
         self.labels = dataset_labels(dataset, labels)
         self.n = n = self.labels.size
         self.epochs = E = check_int(epochs, "epochs", low=1)
@@ -110,16 +135,20 @@ class AdaptiveReselection:
         self.budget = B = int(round(self.fraction * E * n))
         W = min(int(np.floor(self.kappa * B / n)), E - 1)
         rest, n_sub = B - W * n, E - W
-        k, extra = divmod(rest, n_sub)
-        if k < 1:
+        if rest < n_sub:
             raise ValidationError(f"fraction={self.fraction} leaves fewer than 1 row per subset epoch "
                                   f"({rest} sample-gradients for {n_sub} epochs of {n} rows); raise fraction")
+        batch = None if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        sizes = plan_epochs(rest, n_sub, n, batch)
         self.warm_epochs = W
-        self.epoch_sizes = [n] * W + [k + 1] * extra + [k] * (n_sub - extra)
-        self.n_select = k + (1 if extra else 0)
+        self.epoch_sizes = [n] * W + sizes
+        self.n_select = max(sizes)
         self.reselect_epochs = list(range(W, E, self.every))
         self.indices = np.arange(n, dtype=np.int64)
         self._table = np.ones(n)
+        members = np.argsort(self.labels, kind="stable")  # each class's rows ascending, as select orders them
+        self._class_sizes = np.bincount(self.labels)[np.unique(self.labels)]
+        self._groups = np.split(members, np.cumsum(self._class_sizes)[:-1])
         self.epoch = 0
         self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
         self._attached = True
@@ -152,27 +181,79 @@ class AdaptiveReselection:
             self._reselect(epoch, model)
 
     def _reselect(self, epoch, model):
-        from ..selectors import select
-
         t0 = time.perf_counter()
+        seed = (self.random_state * 1_000_003 + epoch) % 2**31
         if self.select_params.get("method") in _BLIND:  # a baseline that ignores the rows: no forward pass
+            from ..selectors import select
+
             G = np.arange(self.n, dtype=np.float32)[:, None]  # any distinct rows: only their count matters
+            sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
+                         min_per_class=self.min_per_class, random_state=seed, **self.select_params)
+            indices, weights, forwards = sel.indices, sel.weights, 0
         else:
             G = gradient_proxies(model, self.fetcher, self.labels, layer=self.layer, features=self.features,
                                  batch_size=self.proxy_batch_size)
-        sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
-                     min_per_class=self.min_per_class, metric=self.metric,
-                     random_state=(self.random_state * 1_000_003 + epoch) % 2**31, **self.select_params)
-        self.indices = sel.indices
+            indices, weights = self._select(G, seed)
+            forwards = self.n
+        self.indices = indices
         self._table = np.zeros(self.n)
-        self._table[sel.indices] = normalize_weights(sel.weights, self.normalize)
+        self._table[indices] = normalize_weights(weights, self.normalize)
         seconds = time.perf_counter() - t0
-        forwards = 0 if self.select_params.get("method") in _BLIND else self.n
         self.selection_seconds += seconds
         self.forward_samples += forwards
         self.reselections.append(dict(epoch=int(epoch), seconds=seconds, forward_samples=int(forwards),
-                                      n_select=int(sel.indices.size)))
-        log.info("epoch %d: reselected %d of %d rows in %.3f s", epoch, sel.indices.size, self.n, seconds)
+                                      n_select=int(indices.size)))
+        log.info("epoch %d: reselected %d of %d rows in %.3f s", epoch, indices.size, self.n, seconds)
+
+    def _select(self, G, seed):
+        """Facility location within each class (or each class's chunks, with
+        ``partition``) on the gradient proxies: ``(indices, weights)``."""
+        from .._validation import as_embeddings
+        from ..selectors import allocate_budget, select
+        from ..selectors._grouped_fl import facility_location_groups
+        from ..similarity._spec import DENSE_AUTO_MAX
+
+        if self.partition is None:
+            groups, owner = self._groups, None
+        else:
+            groups, owner = self._chunks(np.random.default_rng(seed))
+        if not self._grouped or (self.partition is None and max(g.size for g in groups) > DENSE_AUTO_MAX):
+            # select's own path (a class too large for a dense block gets a kNN graph there)
+            sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
+                         min_per_class=self.min_per_class, metric=self.metric, random_state=seed,
+                         **self.select_params)
+            return sel.indices, sel.weights
+        G = as_embeddings(G, name="gradient proxies")  # non-finite proxies (a diverged model) are refused here
+        budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
+                                  min_per_class=self.min_per_class)
+        if owner is not None:  # each class's budget over its chunks
+            sizes = np.array([g.size for g in groups], dtype=np.int64)
+            chunk_budgets = np.zeros(len(groups), np.int64)
+            for c, b in enumerate(budgets):
+                at = np.flatnonzero(owner == c)
+                chunk_budgets[at] = split_budget(b, sizes[at])
+            budgets = chunk_budgets
+        gamma = None
+        if self.metric == "euclidean":
+            from ..similarity import euclidean_gamma
+
+            gamma = euclidean_gamma(G)
+        indices, weights, _, _ = facility_location_groups(G, groups, budgets, metric=self.metric, gamma=gamma)
+        return indices, weights
+
+    def _chunks(self, rng):
+        """``(groups, owner)``: each class's rows, a class of more than
+        ``partition`` rows split at random into near-equal chunks (rows
+        ascending within a chunk); ``owner[g]`` is the class of group ``g``."""
+        groups, owner = [], []
+        for c, rows in enumerate(self._groups):
+            parts = -(-rows.size // self.partition)
+            if parts == 1:
+                groups.append(rows)
+            else:
+                groups += [np.sort(p) for p in np.array_split(rows[rng.permutation(rows.size)], parts)]
+            owner += [c] * parts
+        return groups, np.asarray(owner)
 
     def epoch_indices(self) -> np.ndarray:
         """This epoch's rows, in a fresh order seeded by (random_state, epoch)."""
@@ -184,3 +265,40 @@ class AdaptiveReselection:
         """``losses * weight`` of each row (CRAIG weights, normalised)."""
         rows = rows.cpu().numpy() if hasattr(rows, "cpu") else np.asarray(rows)
         return losses * _torch.as_tensor(self._table[rows], dtype=losses.dtype, device=losses.device)
+
+
+def split_budget(budget, sizes):
+    """``budget`` picks over chunks of ``sizes`` rows in proportion to their
+    sizes: floors, then one more to the largest remainders (ties to the first
+    chunk). Near-equal chunks never get more than they hold."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    raw = budget * sizes / sizes.sum()
+    take = np.floor(raw).astype(np.int64)
+    order = np.lexsort((np.arange(sizes.size), -(raw - take)))
+    take[order[: int(budget - take.sum())]] += 1
+    return take
+
+
+def plan_epochs(rows, epochs, n, batch_size=None):
+    """Sizes of ``epochs`` epochs that together train on exactly ``rows`` rows
+    (each epoch at least 1 and at most ``n``).
+
+    Without ``batch_size``: sizes that differ by at most one row, the larger
+    first. With it, whole batches: each epoch gets ``q`` or ``q + 1`` full
+    batches (the larger first) and the ``rows % batch_size`` left over go to
+    the first epoch, so only one epoch ends in a partial batch. A step on a
+    partial batch costs about what a full one does, so rows cut into
+    ``ceil(k / b)`` batches every epoch waste steps: on digits-lt (137-row
+    epochs, batch 32) 205 steps become 175. Falls back to the row plan when
+    an epoch would get no full batch or more than ``n`` rows."""
+    k, extra = divmod(rows, epochs)
+    by_rows = [k + 1] * extra + [k] * (epochs - extra)
+    if batch_size is None:
+        return by_rows
+    q, more = divmod(rows // batch_size, epochs)
+    left = rows % batch_size
+    if q < 1 or (q + (1 if more else 0)) * batch_size + left > n:
+        return by_rows
+    sizes = [(q + 1) * batch_size] * more + [q * batch_size] * (epochs - more)
+    sizes[0] += left
+    return sizes

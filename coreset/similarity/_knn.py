@@ -96,8 +96,9 @@ def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> floa
     a = rng.integers(0, n, size=n_pairs)
     b = rng.integers(0, n, size=n_pairs)
     keep = a != b
-    with np.errstate(over="ignore"):
-        d2 = ((X[a[keep]].astype(np.float64) - X[b[keep]]) ** 2).sum(1)
+    from ._pairs import pair_sq_dists
+
+    d2 = pair_sq_dists(X, a[keep], b[keep])  # ((X[a] - X[b]) ** 2).sum(1) in float64, numpy's bits
     if not np.isfinite(d2).all():
         check_magnitude(X, "euclidean", dtype=np.float64)  # names the largest row norm
         raise ValidationError("X is too large for metric='euclidean': squared distances between its rows "
@@ -413,31 +414,47 @@ def dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None) -
 
 def _dense_similarity(X, metric: str = "cosine", *, gamma: float | None = None) -> np.ndarray:
     """:func:`dense_similarity` on an input validated already."""
+    Xd, gamma = prepare_dense(X, metric, gamma)
+    return dense_block(Xd, metric, gamma)
+
+
+def prepare_dense(X, metric: str, gamma: float | None = None):
+    """The checks of :func:`dense_similarity`, once for all of ``X``:
+    ``(rows ready for dense_block, gamma)``. Cosine rows come back unit
+    length (an all-zero row is refused); euclidean gets ``gamma`` resolved
+    (:func:`euclidean_gamma` when None). Row-wise, so a block of rows of the
+    result gives what the same rows alone would give."""
     check_name("metric", metric, [m for m in METRICS if m != "precomputed"])
     dtype = X.dtype
     gamma = check_gamma(gamma, dtype=np.float64 if dtype == np.float64 else np.float32)
     Xd = X.astype(dtype, copy=False)
     if metric == "cosine":
-        Xn, zero = _unit_rows(Xd, dtype)
+        Xd, zero = _unit_rows(Xd, dtype)
         if zero.size:
             raise DegenerateInputError(
                 f"X has all-zero row(s) (first: row {int(zero[0])}); cosine similarity is undefined for them"
             )
-        S = Xn @ Xn.T
-        np.fill_diagonal(S, 1.0)
-    elif metric == "inner_product":
-        check_magnitude(Xd, metric, dtype=dtype)
-        S = Xd @ Xd.T
     else:
         check_magnitude(Xd, metric, dtype=dtype)
-        if gamma is None:
+        if metric == "euclidean" and gamma is None:
             gamma = euclidean_gamma(X)
+    return Xd, gamma
+
+
+def dense_block(Xd, metric: str, gamma: float | None) -> np.ndarray:
+    """The dense similarity of rows from :func:`prepare_dense` (no checks)."""
+    if metric == "cosine":
+        S = Xd @ Xd.T
+        np.fill_diagonal(S, 1.0)
+    elif metric == "inner_product":
+        S = Xd @ Xd.T
+    else:
         sq = np.einsum("ij,ij->i", Xd, Xd)
         S = np.maximum(sq[:, None] + sq[None, :] - 2 * (Xd @ Xd.T), 0)
         np.fill_diagonal(S, 0.0)
         S = np.exp(-gamma * S)
     np.maximum(S, 0, out=S)
-    return S.astype(dtype, copy=False)
+    return S.astype(Xd.dtype, copy=False)
 
 
 def knn_recall(X, indices: np.ndarray, *, metric="cosine", n_queries=1000, random_state=0, backend="auto") -> float:

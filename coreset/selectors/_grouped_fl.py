@@ -1,0 +1,95 @@
+"""Facility location within many small groups at once, on dense blocks.
+
+``select(X, y=y, class_budget=...)`` runs the whole selector machinery once
+per class: validation, a configured selector copy, a bound objective, an
+optimizer run, the weights. That set-up costs ~0.2 ms per class, which is
+most of a selection on small classes and most of an adaptive reselection's
+cost (a selection every few epochs). :func:`facility_location_groups` does
+the same work with none of it: per group one dense block built by the
+engine's own ``_dense_similarity`` (the same bits), then lazy greedy on the
+engine's compiled facility-location state and loop (``tree_init`` /
+``lazy_steps``) in one compiled call. So the picks, gains, CRAIG weights and
+objective are the engine's, bit for bit (``tests/test_grouped_fl.py``
+compares them with ``select`` class by class).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..objectives._facility_location import FacilityLocationState
+from ..optimizers._kernels import lazy_steps, tree_init
+from ..similarity._spec import _small_product_guard
+from ._base import weights_from_assign
+
+__all__ = ["facility_location_groups"]
+
+
+@njit(cache=True, nogil=True)
+def _lazy_dense(S, k):
+    """Lazy greedy for ``k`` picks of facility location on the dense block
+    ``S`` (row = candidate): the engine's state and loop, no costs. Returns
+    ``(picks, gains, assign, value)``."""
+    n = S.shape[0]
+    state = FacilityLocationState(0, S, np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, S.dtype),
+                                  np.zeros(n, np.float64), np.full(n, -1, np.int64), np.zeros(n, np.bool_),
+                                  np.zeros(1, np.float64))
+    cands = np.arange(n)
+    costs = np.ones(1)
+    nk, ns, M, size = tree_init(state, cands, costs, False)
+    fresh = np.full(n, -1, np.int64)
+    fresh_gain = np.zeros(n, np.float64)
+    out_idx = np.empty(k, np.int64)
+    out_gain = np.empty(k, np.float64)
+    size, stamp, budget, n_out = lazy_steps(state, cands, nk, ns, M, size, fresh, fresh_gain, 0, costs, False,
+                                            np.inf, k, out_idx, out_gain, 0)
+    return out_idx[:n_out], out_gain[:n_out], state.assign, state.cur.sum()
+
+
+def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=None):
+    """Facility location within each group of rows of ``X``, on its dense
+    similarity, ``budgets[g]`` picks in group ``g``.
+
+    ``X`` is an (N, d) float32 / float64 array, validated by the caller;
+    ``groups`` a list of int64 row arrays (the rows of a group in ascending
+    order, as ``select`` orders a class); ``metric`` "euclidean" (the RBF
+    kernel with ``gamma``: pass the value ``select`` would resolve, e.g.
+    :func:`~coreset.similarity.euclidean_gamma` of the whole ``X``), "cosine"
+    or "inner_product". Returns ``(indices, weights, gains, objective)``:
+    rows of ``X`` in select's order (each group's greedy picks, merged by
+    gain descending, ties in group order); CRAIG weights (the rows
+    each pick represents within its group); each pick's gain; the sum of the
+    groups' facility-location values."""
+    from ..similarity._knn import dense_block, nearest_among, prepare_dense
+
+    if len(groups) != len(budgets):
+        raise ValueError(f"groups and budgets differ in length: {len(groups)} vs {len(budgets)}")
+    Xd, gamma = prepare_dense(X, metric, gamma)  # the per-block checks of dense_similarity, once
+    d = X.shape[1]
+    biggest = max((rows.size for rows, k in zip(groups, budgets) if int(k) > 0), default=0)
+    idx, wts, gns = [], [], []
+    total = 0.0
+    with _small_product_guard(biggest * biggest * d):  # one BLAS-thread setting for every block
+        for rows, k in zip(groups, budgets):
+            k = int(k)
+            if k <= 0:
+                continue
+            if k > rows.size:
+                raise ValueError(f"a group of {rows.size} rows cannot give {k} picks")
+            S = dense_block(Xd[rows], metric, gamma)
+            picks, gains, assign, value = _lazy_dense(S, k)
+            lost = np.flatnonzero(assign < 0)
+            if lost.size:  # no similarity to any pick (cosine clipped at 0): the nearest pick, as the engine does
+                assign[lost] = picks[nearest_among(X[rows], lost, picks, metric=metric, backend=None)]
+            idx.append(rows[picks])
+            wts.append(weights_from_assign(assign, picks))
+            gns.append(gains)
+            total += value
+    if not idx:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0.0
+    idx, wts, gns = np.concatenate(idx), np.concatenate(wts), np.concatenate(gns)
+    if len(gns) > 0 and sum(1 for k in budgets if int(k) > 0) > 1:  # merged by gain, descending, as select merges
+        order = np.argsort(-np.nan_to_num(gns, nan=0.0), kind="stable")
+        idx, wts, gns = idx[order], wts[order], gns[order]
+    return idx, wts, gns, float(total)
