@@ -29,14 +29,14 @@ def gradient_proxies(model, fetcher, labels, *, layer=None, features=False, batc
     """Last-layer gradient proxies of every row: ``softmax(logits) - onehot(y)``
     (the gradient of cross-entropy with respect to the logits), with the
     penultimate features appended when ``features`` is True. One forward
-    pass per row, in eval mode without gradients; the model's mode is restored.
+    pass per row, in eval mode under ``torch.inference_mode``; the model's mode is restored.
     Returns a float32 numpy array (N, C) or (N, C + d)."""
     n = labels.size
     was = model.training
     model.eval()
     parts = []
     try:
-        with LastLayerCapture(model, layer) as cap, _torch.no_grad():
+        with LastLayerCapture(model, layer) as cap, _torch.inference_mode():
             for start in range(0, n, batch_size):
                 rows = np.arange(start, min(start + batch_size, n))
                 x, y = fetcher.fetch(rows)
@@ -149,6 +149,7 @@ class AdaptiveReselection:
         members = np.argsort(self.labels, kind="stable")  # each class's rows ascending, as select orders them
         self._class_sizes = np.bincount(self.labels)[np.unique(self.labels)]
         self._groups = np.split(members, np.cumsum(self._class_sizes)[:-1])
+        self._budgets = None
         self.epoch = 0
         self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
         self._attached = True
@@ -224,8 +225,10 @@ class AdaptiveReselection:
                          **self.select_params)
             return sel.indices, sel.weights
         G = as_embeddings(G, name="gradient proxies")  # non-finite proxies (a diverged model) are refused here
-        budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
-                                  min_per_class=self.min_per_class)
+        if self._budgets is None:  # the class sizes and n_select stay: once per attach
+            self._budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
+                                            min_per_class=self.min_per_class)
+        budgets = self._budgets
         if owner is not None:  # each class's budget over its chunks
             sizes = np.array([g.size for g in groups], dtype=np.int64)
             chunk_budgets = np.zeros(len(groups), np.int64)

@@ -91,14 +91,10 @@ def euclidean_gamma(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> floa
     distances overflow float64 or when the result does not fit float32, where
     the kernel is evaluated (float64 for float64 X, else float32: a median
     squared distance below ~3e-39)."""
-    n = X.shape[0]
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, n, size=n_pairs)
-    b = rng.integers(0, n, size=n_pairs)
-    keep = a != b
-    from ._pairs import pair_sq_dists
+    from ._pairs import pair_sq_dists, sample_pairs
 
-    d2 = pair_sq_dists(X, a[keep], b[keep])  # ((X[a] - X[b]) ** 2).sum(1) in float64, numpy's bits
+    a, b = sample_pairs(X.shape[0], n_pairs, seed)
+    d2 = pair_sq_dists(X, a, b)  # ((X[a] - X[b]) ** 2).sum(1) in float64, numpy's bits
     if not np.isfinite(d2).all():
         check_magnitude(X, "euclidean", dtype=np.float64)  # names the largest row norm
         raise ValidationError("X is too large for metric='euclidean': squared distances between its rows "

@@ -11,10 +11,28 @@ the same bits (``tests/test_similarity_gamma.py`` checks it against numpy).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
-__all__ = ["pair_sq_dists"]
+__all__ = ["pair_sq_dists", "sample_pairs"]
+
+
+@functools.lru_cache(maxsize=16)
+def sample_pairs(n: int, n_pairs: int, seed: int):
+    """The seeded pairs of distinct rows of :func:`euclidean_gamma` (read-only
+    ``(a, b)``): they depend on ``n``, ``n_pairs`` and ``seed`` only, so a
+    caller that scales inputs of one size again and again (adaptive
+    reselection, every few epochs) draws them once."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, size=n_pairs)
+    b = rng.integers(0, n, size=n_pairs)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    a.flags.writeable = False
+    b.flags.writeable = False
+    return a, b
 
 
 @njit(cache=True, nogil=True)
