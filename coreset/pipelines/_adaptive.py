@@ -47,7 +47,7 @@ def gradient_proxies(model, fetcher, labels, *, layer=None, features=False, batc
                 parts.append((_torch.cat([g, h.float().flatten(1)], dim=1) if features else g).cpu().numpy())
     finally:
         model.train(was)
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(np.float32, copy=False)
 
 
 class AdaptiveReselection:

@@ -30,7 +30,9 @@ __all__ = ["facility_location_groups"]
 def _lazy_dense(S, k):
     """Lazy greedy for ``k`` picks of facility location on the dense block
     ``S`` (row = candidate): the engine's state and loop, no costs. Returns
-    ``(picks, gains, assign, value)``."""
+    ``(picks, gains, assign, value, counts, lost)``: ``counts`` the points
+    each pick represents (valid unless ``lost``: some point has no positive
+    similarity to any pick and ``assign`` -1)."""
     n = S.shape[0]
     state = FacilityLocationState(0, S, np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, S.dtype),
                                   np.zeros(n, np.float64), np.full(n, -1, np.int64), np.zeros(n, np.bool_),
@@ -44,7 +46,17 @@ def _lazy_dense(S, k):
     out_gain = np.empty(k, np.float64)
     size, stamp, budget, n_out = lazy_steps(state, cands, nk, ns, M, size, fresh, fresh_gain, 0, costs, False,
                                             np.inf, k, out_idx, out_gain, 0)
-    return out_idx[:n_out], out_gain[:n_out], state.assign, state.cur.sum()
+    pos = np.full(n, -1, np.int64)
+    for t in range(n_out):
+        pos[out_idx[t]] = t
+    counts = np.zeros(n_out, np.float64)  # CRAIG weights, when every point has a representative
+    lost = False
+    for i in range(n):
+        if state.assign[i] < 0:
+            lost = True
+        else:
+            counts[pos[state.assign[i]]] += 1.0
+    return out_idx[:n_out], out_gain[:n_out], state.assign, state.cur.sum(), counts, lost
 
 
 def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=None):
@@ -78,12 +90,13 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
             if k > rows.size:
                 raise ValueError(f"a group of {rows.size} rows cannot give {k} picks")
             S = dense_block(Xd[rows], metric, gamma)
-            picks, gains, assign, value = _lazy_dense(S, k)
-            lost = np.flatnonzero(assign < 0)
-            if lost.size:  # no similarity to any pick (cosine clipped at 0): the nearest pick, as the engine does
-                assign[lost] = picks[nearest_among(X[rows], lost, picks, metric=metric, backend=None)]
+            picks, gains, assign, value, counts, lost = _lazy_dense(S, k)
+            if lost:  # points no pick is similar to (cosine clipped at 0): the nearest pick, as the engine does
+                out = np.flatnonzero(assign < 0)
+                assign[out] = picks[nearest_among(X[rows], out, picks, metric=metric, backend=None)]
+                counts = weights_from_assign(assign, picks)
             idx.append(rows[picks])
-            wts.append(weights_from_assign(assign, picks))
+            wts.append(counts)
             gns.append(gains)
             total += value
     if not idx:
