@@ -242,3 +242,27 @@ def test_partition_errors():
     with pytest.raises(ValidationError, match=r"partition=16 .*n_neighbors"):
         AdaptiveReselection(0.2, partition=16, n_neighbors=5)
     AdaptiveReselection(0.2, partition=16, method="random")  # the random baseline ignores it
+
+
+def test_smaller_epochs_keep_every_selected_class():
+    """With whole batches the selection is larger than most epochs: the rows an
+    epoch skips never take a class's last row (here nine classes of 3 rows get
+    one pick each, and epochs skip up to 15 of ~40 selected rows)."""
+    rng = np.random.default_rng(1)
+    sizes = [60, 30, 10] + [3] * 9
+    y = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    X = (rng.standard_normal((len(sizes), D))[y] + rng.standard_normal((y.size, D))).astype(np.float32)
+    ds = torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(D, 16), torch.nn.ReLU(), torch.nn.Linear(16, len(sizes)))
+    sched = AdaptiveReselection(0.3, every=2, min_per_class=1).attach(ds, epochs=12, batch_size=16)
+    assert min(sched.epoch_sizes) < sched.n_select  # some epochs skip selected rows
+    skipped = 0
+    for epoch in range(12):
+        sched.on_epoch_start(epoch, model)
+        rows = sched.epoch_indices()
+        assert rows.size == sched.epoch_sizes[epoch] and np.unique(rows).size == rows.size
+        assert set(rows.tolist()) <= set(sched.indices.tolist())
+        assert set(y[rows]) == set(y[sched.indices]) == set(range(len(sizes)))
+        skipped += sched.indices.size - rows.size
+    assert skipped > 0

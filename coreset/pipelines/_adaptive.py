@@ -65,8 +65,8 @@ class AdaptiveReselection:
         is left of the budget, so the total equals the budget exactly: in
         whole batches when the batch size is known (:func:`plan_epochs`),
         else sizes that differ by at most one row. Each reselection picks as
-        many rows as the largest of them; a smaller epoch trains on a seeded
-        random part of the selection.
+        many rows as the largest of them; a smaller epoch skips a seeded
+        random part of the selection, never a class's last row.
     layer : str, optional
         Name of the last ``nn.Linear`` (auto-detected: the last one registered).
     features : bool
@@ -259,10 +259,22 @@ class AdaptiveReselection:
         return groups, np.asarray(owner)
 
     def epoch_indices(self) -> np.ndarray:
-        """This epoch's rows, in a fresh order seeded by (random_state, epoch)."""
+        """This epoch's rows, in a fresh order seeded by (random_state, epoch).
+        An epoch smaller than the selection skips rows at random but keeps
+        one row of every class the selection holds (while it has room)."""
         self._check_attached()
         rng = np.random.default_rng([self.random_state, self.epoch])
-        return self.indices[rng.permutation(self.indices.size)][: self.epoch_sizes[self.epoch]]
+        order = self.indices[rng.permutation(self.indices.size)]
+        m = self.epoch_sizes[self.epoch]
+        if m >= order.size:
+            return order
+        first = np.zeros(order.size, np.bool_)
+        first[np.unique(self.labels[order], return_index=True)[1]] = True  # each class's first row in the order
+        extra = m - int(first.sum())
+        if extra < 0:  # more classes than rows this epoch
+            return order[:m]
+        first[np.flatnonzero(~first)[:extra]] = True
+        return order[first]
 
     def rescale(self, rows, losses):
         """``losses * weight`` of each row (CRAIG weights, normalised)."""
