@@ -197,15 +197,6 @@ def test_random_baseline_keeps_the_schedule_and_class_counts_without_forward_pas
     assert not np.array_equal(np.sort(rnd.indices), np.sort(fl.indices))
 
 
-def test_split_budget_by_hand():
-    from coreset.pipelines._adaptive import split_budget
-
-    assert split_budget(10, [4, 3, 3]).tolist() == [4, 3, 3]
-    assert split_budget(5, [4, 3, 3]).tolist() == [2, 2, 1]  # floors 2, 1, 1; the one left to the first 0.5
-    assert split_budget(3, [2, 2]).tolist() == [2, 1]
-    assert split_budget(0, [5, 5]).tolist() == [0, 0]
-
-
 def test_partition_keeps_class_budgets_and_most_of_the_objective():
     from coreset.selectors import allocate_budget
     from coreset.similarity import dense_similarity, euclidean_gamma
@@ -221,6 +212,9 @@ def test_partition_keeps_class_budgets_and_most_of_the_objective():
     ref, _ = whole._select(G, 0)
     budgets = allocate_budget(np.bincount(y), sched.n_select, "tempered", min_per_class=1)
     assert np.bincount(y[idx], minlength=C).tolist() == budgets.tolist()  # each class keeps its budget
+    for g in groups:  # ... shared by its chunks in proportion to their sizes (within one pick)
+        share = budgets[y[g][0]] * g.size / np.sum(y == y[g][0])
+        assert abs(np.isin(idx, g).sum() - share) < 1
     assert w.sum() == N  # every row represented within its chunk
     assert np.array_equal(idx, sched._select(G, 0)[0]) and not np.array_equal(idx, sched._select(G, 1)[0])
     gamma = euclidean_gamma(G)

@@ -11,13 +11,17 @@ import time
 
 import numpy as np
 
-from .._validation import check_float, check_int
+from .._validation import as_embeddings, check_float, check_int
 from ..exceptions import ValidationError
+from ..selectors import allocate_budget, select
+from ..selectors._grouped_fl import facility_location_groups
+from ..similarity import euclidean_gamma
+from ..similarity._spec import DENSE_AUTO_MAX
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import LastLayerCapture, find_last_linear, require_torch
 from ._sampler import ScheduleSampler, normalize_weights
 
-__all__ = ["AdaptiveReselection", "gradient_proxies", "plan_epochs", "split_budget"]
+__all__ = ["AdaptiveReselection", "gradient_proxies", "plan_epochs"]
 
 log = logging.getLogger(__name__)
 #: selection methods that never look at the rows (baselines): no gradient proxies are computed for them
@@ -84,7 +88,7 @@ class AdaptiveReselection:
         Split each class of more than ``partition`` rows at random (seeded by
         ``random_state`` and the epoch) into ``ceil(n_c / partition)`` chunks
         of near-equal size; each chunk gets a share of its class's budget in
-        proportion to its size and is selected on its own dense block. This
+        proportion to its size (``allocate_budget``, proportional) and is selected on its own dense block. This
         is GreeDi's partition step without the merge: the cost falls from
         sum(n_c^2) pairs to at most ``N * partition``, at a small loss of
         objective (measured in ``docs/benchmarks.md``). Needs the dense
@@ -185,8 +189,6 @@ class AdaptiveReselection:
         t0 = time.perf_counter()
         seed = (self.random_state * 1_000_003 + epoch) % 2**31
         if self.select_params.get("method") in _BLIND:  # a baseline that ignores the rows: no forward pass
-            from ..selectors import select
-
             G = np.arange(self.n, dtype=np.float32)[:, None]  # any distinct rows: only their count matters
             sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
                          min_per_class=self.min_per_class, random_state=seed, **self.select_params)
@@ -209,11 +211,6 @@ class AdaptiveReselection:
     def _select(self, G, seed):
         """Facility location within each class (or each class's chunks, with
         ``partition``) on the gradient proxies: ``(indices, weights)``."""
-        from .._validation import as_embeddings
-        from ..selectors import allocate_budget, select
-        from ..selectors._grouped_fl import facility_location_groups
-        from ..similarity._spec import DENSE_AUTO_MAX
-
         if self.partition is None:
             groups, owner = self._groups, None
         else:
@@ -229,18 +226,15 @@ class AdaptiveReselection:
             self._budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
                                             min_per_class=self.min_per_class)
         budgets = self._budgets
-        if owner is not None:  # each class's budget over its chunks
+        if owner is not None:  # each class's budget over its chunks, in proportion to their sizes
             sizes = np.array([g.size for g in groups], dtype=np.int64)
             chunk_budgets = np.zeros(len(groups), np.int64)
             for c, b in enumerate(budgets):
                 at = np.flatnonzero(owner == c)
-                chunk_budgets[at] = split_budget(b, sizes[at])
+                if b > 0:
+                    chunk_budgets[at] = allocate_budget(sizes[at], int(b), "proportional")
             budgets = chunk_budgets
-        gamma = None
-        if self.metric == "euclidean":
-            from ..similarity import euclidean_gamma
-
-            gamma = euclidean_gamma(G)
+        gamma = euclidean_gamma(G) if self.metric == "euclidean" else None
         indices, weights, _, _ = facility_location_groups(G, groups, budgets, metric=self.metric, gamma=gamma)
         return indices, weights
 
@@ -280,18 +274,6 @@ class AdaptiveReselection:
         """``losses * weight`` of each row (CRAIG weights, normalised)."""
         rows = rows.cpu().numpy() if hasattr(rows, "cpu") else np.asarray(rows)
         return losses * _torch.as_tensor(self._table[rows], dtype=losses.dtype, device=losses.device)
-
-
-def split_budget(budget, sizes):
-    """``budget`` picks over chunks of ``sizes`` rows in proportion to their
-    sizes: floors, then one more to the largest remainders (ties to the first
-    chunk). Near-equal chunks never get more than they hold."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    raw = budget * sizes / sizes.sum()
-    take = np.floor(raw).astype(np.int64)
-    order = np.lexsort((np.arange(sizes.size), -(raw - take)))
-    take[order[: int(budget - take.sum())]] += 1
-    return take
 
 
 def plan_epochs(rows, epochs, n, batch_size=None):
