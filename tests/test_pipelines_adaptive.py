@@ -260,3 +260,14 @@ def test_smaller_epochs_keep_every_selected_class():
         assert set(y[rows]) == set(y[sched.indices]) == set(range(len(sizes)))
         skipped += sched.indices.size - rows.size
     assert skipped > 0
+
+
+def test_non_finite_gradient_proxies_are_refused_with_the_row():
+    ds, _, _ = make_data()
+    model = mlp()
+    sched = AdaptiveReselection(0.3, every=1).attach(ds, epochs=2)
+    sched.on_epoch_start(0, model)
+    with torch.no_grad():
+        model[2].bias[1] = float("nan")  # a diverged classifier: NaN logits, NaN proxies
+    with pytest.raises(ValidationError, match=r"gradient proxies must be finite; found nan at row 0"):
+        sched.on_epoch_start(1, model)

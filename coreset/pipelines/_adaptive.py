@@ -15,7 +15,6 @@ from .._validation import as_embeddings, check_float, check_int
 from ..exceptions import ValidationError
 from ..selectors import allocate_budget, select
 from ..selectors._grouped_fl import facility_location_groups
-from ..similarity import euclidean_gamma
 from ..similarity._spec import DENSE_AUTO_MAX
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import LastLayerCapture, find_last_linear, require_torch
@@ -153,7 +152,8 @@ class AdaptiveReselection:
         members = np.argsort(self.labels, kind="stable")  # each class's rows ascending, as select orders them
         self._class_sizes = np.bincount(self.labels)[np.unique(self.labels)]
         self._groups = np.split(members, np.cumsum(self._class_sizes)[:-1])
-        self._budgets = None
+        self._budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
+                                        min_per_class=self.min_per_class)  # the dense path's, fixed per attach
         self.epoch = 0
         self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
         self._attached = True
@@ -222,9 +222,6 @@ class AdaptiveReselection:
                          **self.select_params)
             return sel.indices, sel.weights
         G = as_embeddings(G, name="gradient proxies")  # non-finite proxies (a diverged model) are refused here
-        if self._budgets is None:  # the class sizes and n_select stay: once per attach
-            self._budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
-                                            min_per_class=self.min_per_class)
         budgets = self._budgets
         if owner is not None:  # each class's budget over its chunks, in proportion to their sizes
             sizes = np.array([g.size for g in groups], dtype=np.int64)
@@ -234,8 +231,8 @@ class AdaptiveReselection:
                 if b > 0:
                     chunk_budgets[at] = allocate_budget(sizes[at], int(b), "proportional")
             budgets = chunk_budgets
-        gamma = euclidean_gamma(G) if self.metric == "euclidean" else None
-        indices, weights, _, _ = facility_location_groups(G, groups, budgets, metric=self.metric, gamma=gamma)
+        # gamma=None: the euclidean kernel's scale from all of G, as select resolves it
+        indices, weights, _, _ = facility_location_groups(G, groups, budgets, metric=self.metric)
         return indices, weights
 
     def _chunks(self, rng):

@@ -66,9 +66,8 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
     ``X`` is an (N, d) float32 / float64 array, validated by the caller;
     ``groups`` a list of int64 row arrays (the rows of a group in ascending
     order, as ``select`` orders a class); ``metric`` "euclidean" (the RBF
-    kernel with ``gamma``: pass the value ``select`` would resolve, e.g.
-    :func:`~coreset.similarity.euclidean_gamma` of the whole ``X``), "cosine"
-    or "inner_product". Returns ``(indices, weights, gains, objective)``:
+    kernel with ``gamma``; None resolves it from all of ``X``, as ``select``
+    does), "cosine" or "inner_product". Returns ``(indices, weights, gains, objective)``:
     rows of ``X`` in select's order (each group's greedy picks, merged by
     gain descending, ties in group order); CRAIG weights (the rows
     each pick represents within its group); each pick's gain; the sum of the
@@ -101,8 +100,9 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
             total += value
     if not idx:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0.0
+    merge = len(idx) > 1  # picks of several groups: merged by gain, descending, as select merges them
     idx, wts, gns = np.concatenate(idx), np.concatenate(wts), np.concatenate(gns)
-    if len(gns) > 0 and sum(1 for k in budgets if int(k) > 0) > 1:  # merged by gain, descending, as select merges
+    if merge:
         order = np.argsort(-np.nan_to_num(gns, nan=0.0), kind="stable")
         idx, wts, gns = idx[order], wts[order], gns[order]
     return idx, wts, gns, float(total)
