@@ -23,12 +23,14 @@ __all__ = [
     "__version__",
     "select",
     "select_stream",
+    "knee",
     "SubmodularSelector",
     "RandomSelector",
     "StratifiedRandomSelector",
     "KCenterSelector",
     "ClassBalanced",
     "GreeDi",
+    "find_label_suspects",
     "Selection",
     "CoresetError",
     "ValidationError",
@@ -41,16 +43,21 @@ __all__ = [
 
 
 def __getattr__(name):  # lazy: keeps `import coreset` free of numba/torch/faiss
+    if name == "knee":
+        from .report._knee import knee
+
+        return knee
     if name == "select_stream":
         from ._stream import select_stream
 
         return select_stream
     if name in ("select", "SubmodularSelector", "RandomSelector", "StratifiedRandomSelector", "KCenterSelector",
-                "ClassBalanced", "GreeDi"):
+                "ClassBalanced", "GreeDi", "find_label_suspects"):
         from . import selectors
 
         return getattr(selectors, name)
-    if name in ("similarity", "objectives", "optimizers", "selectors", "data", "testing", "pipelines", "executors"):
+    if name in ("similarity", "objectives", "optimizers", "selectors", "data", "testing", "pipelines", "executors",
+                "report"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -4,18 +4,23 @@ Formats (chosen by suffix unless ``format`` is given; see ``docs/index-files.md`
 
 ``npz``
     arrays ``indices`` (int64), ``weights`` (float64), ``gains`` (float64),
-    ``objective`` (0-d float64), optional ``labels``, and ``meta``: a 0-d unicode
+    ``objective`` (0-d float64), optional ``labels``, optional ``suspects`` (int64
+    row numbers the label filter kept out of the picks), and ``meta``: a 0-d unicode
     array holding a JSON object with ``format_version`` and the selection's meta.
 ``parquet``
     columns ``indices``, ``weights``, ``gains`` and optional ``labels``; the JSON
-    meta, the objective value and the labels dtype live in the schema metadata.
+    meta, the objective value, the labels dtype and the optional suspects (a JSON
+    list under ``coreset.suspects``) live in the schema metadata.
+
+Optional arrays and keys are additive: files without them read as before and
+a reader that does not know one ignores it, so they leave ``format_version`` at 1.
 ``npy`` / ``txt``
     bare indices (int64 array / one integer per line): only the indices survive.
 
-Every write is atomic (a temporary file in the target's folder, then
-``os.replace``), so a crash or a failed run never leaves a half-written file;
-a temporary left by a killed writer is removed by the next write of the same
-target (:func:`atomic_write`).
+Every write is atomic and checked first (:func:`atomic_write` and
+:func:`check_output_path`, in ``_atomic.py``): the target must be a regular file
+or a new one (a symbolic link is written through), and a crash or a failed run
+never leaves a half-written file, nor (on Linux) any temporary.
 Reading never unpickles (``allow_pickle=False``) and turns anything corrupt,
 truncated, foreign or of an unknown version into an :class:`IndexFileError`.
 """
@@ -25,17 +30,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import socket
-import tempfile
-import time
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import STALE_TEMP_AGE_S, atomic_write, check_output_path
 from .exceptions import IndexFileError, ValidationError
 from .selection import Selection
 
@@ -48,6 +49,8 @@ __all__ = [
     "load_selection",
     "read_index_file",
     "atomic_write",
+    "check_output_path",
+    "STALE_TEMP_AGE_S",
 ]
 
 #: Version of the npz/parquet layout; readers accept files up to this version.
@@ -59,15 +62,13 @@ FORMATS = {"npz": (".npz",), "parquet": (".parquet", ".pq"), "npy": (".npy",), "
 _META_KEY = b"coreset.meta"
 _OBJECTIVE_KEY = b"coreset.objective"
 _LABELS_DTYPE_KEY = b"coreset.labels_dtype"
+_SHA256_KEY = b"coreset.sha256"
+_SUSPECTS_KEY = b"coreset.suspects"  # the label filter's suspects: a JSON list of row numbers (optional)
 _NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
 _PARQUET_MAGIC = b"PAR1"
 
 log = logging.getLogger(__name__)
-
-#: a temporary whose writer cannot be asked (another host, an older coreset)
-#: is stale once untouched for this long
-STALE_TEMP_AGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -98,120 +99,6 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------- writing
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _host_tag() -> str:
-    """This machine's name, reduced to [A-Za-z0-9] and 16 characters, so that a
-    temporary written from another host (a shared folder) is never judged by a
-    local process id."""
-    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
-
-
-def _temp_prefix(name: str) -> str:
-    return f".{name}.{_host_tag()}-{os.getpid()}-"
-
-
-# mkstemp's random part: 8 characters of [a-z0-9_]
-_NEW_TEMP = re.compile(r"([A-Za-z0-9]+)-(\d+)-[a-z0-9_]{8}")
-_OLD_TEMP = re.compile(r"[a-z0-9_]{8}")
-
-
-def _pid_alive(pid: int) -> bool | None:
-    """True / False when this OS can tell, None when it cannot."""
-    if os.name != "posix" or pid <= 0:
-        return None  # on Windows os.kill(pid, 0) would send CTRL_C_EVENT
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    except OSError:
-        return None
-    return True
-
-
-def _remove_stale_temps(folder: Path, name: str) -> None:
-    """Remove temporaries of target ``name`` left in ``folder`` by a writer that
-    is gone: ``.NAME.HOST-PID-XXXXXXXX.tmp`` written on this host by a process
-    that no longer exists; and, when the writer cannot be asked (written on
-    another host, or ``.NAME.XXXXXXXX.tmp`` by an older coreset), untouched for
-    :data:`STALE_TEMP_AGE_S`. A temporary whose process id now belongs to a
-    live process is kept. Best effort: errors are ignored."""
-    head, host, now = f".{name}.", _host_tag(), time.time()
-    try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(head) and e.name.endswith(".tmp")]
-    except OSError:
-        return
-    for entry in entries:
-        middle = entry.name[len(head):-len(".tmp")]
-        new, old = _NEW_TEMP.fullmatch(middle), _OLD_TEMP.fullmatch(middle)
-        if not (new or old):
-            continue  # not one of ours (or a temporary of another target)
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            alive = None
-            if new and new.group(1) == host:
-                pid = int(new.group(2))
-                alive = True if pid == os.getpid() else _pid_alive(pid)
-            if alive is None:
-                alive = now - entry.stat(follow_symlinks=False).st_mtime < STALE_TEMP_AGE_S
-            if not alive:
-                os.unlink(entry.path)
-                log.info("removed %s, a temporary file left by an interrupted write", entry.path)
-        except OSError:
-            continue
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike):
-    """Yield a temporary path next to ``path``; on success it replaces ``path``
-    in one step, on any error it is removed and ``path`` is left untouched.
-
-    The temporary is ``.NAME.HOST-PID-XXXXXXXX.tmp`` (host, process id, random).
-    A process killed while writing (SIGKILL, the OOM killer) cannot remove its
-    own, so each write first removes the stale temporaries of the same target
-    (see :func:`_remove_stale_temps`); those of live writers are kept.
-    A ``path`` that is a folder, or in a folder that does not exist, is an
-    :class:`IndexFileError`."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise IndexFileError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.is_dir():
-        raise IndexFileError(
-            f"cannot write {str(path)!r}: it is a folder; give a file path such as {str(path / 'selection.npz')!r}"
-        )
-    _remove_stale_temps(folder, path.name)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path.name), suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; best effort (not every OS allows it)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _json_default(obj):
@@ -248,13 +135,15 @@ def _labels_for_storage(sel: Selection) -> np.ndarray | None:
     return lab
 
 
-def save_selection(sel: Selection, path: str | os.PathLike, format: str | None = None) -> None:
+def save_selection(sel: Selection, path: str | os.PathLike, format: str | None = None, *,
+                   param: str = "path") -> None:
     """Write ``sel`` to ``path`` atomically. The format follows the suffix
-    (``.npz``, ``.parquet``/``.pq``, ``.npy``, ``.txt``) unless ``format`` is given."""
+    (``.npz``, ``.parquet``/``.pq``, ``.npy``, ``.txt``) unless ``format`` is given;
+    ``param`` names the path in errors (the CLI: ``--output``)."""
     if not isinstance(sel, Selection):
         raise ValidationError(f"sel must be a Selection; got {type(sel).__name__}")
     fmt = format_for_path(path, format)
-    with atomic_write(path) as tmp:
+    with atomic_write(path, param=param) as tmp:
         if fmt == "npz":
             _write_npz(sel, tmp)
         elif fmt == "parquet":
@@ -278,6 +167,8 @@ def _write_npz(sel: Selection, tmp: str) -> None:
     labels = _labels_for_storage(sel)
     if labels is not None:
         arrays["labels"] = labels
+    if sel.suspects is not None:  # optional: a reader that does not know it ignores it
+        arrays["suspects"] = sel.suspects
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -294,8 +185,27 @@ def _write_parquet(sel: Selection, tmp: str) -> None:
     if labels is not None:
         cols["labels"] = pa.array(labels.tolist() if labels.dtype.kind in "US" else labels)
         metadata[_LABELS_DTYPE_KEY] = labels.dtype.str.encode()
+    if sel.suspects is not None:  # not a column (another length): schema metadata, ignored by older readers
+        metadata[_SUSPECTS_KEY] = json.dumps(sel.suspects.tolist(), separators=(",", ":")).encode()
+    # parquet has no checksum over its footer (where meta lives) and none over pages unless asked:
+    # page checksums, and a digest of the whole content that the reader checks (an .npz has zip CRCs)
+    metadata[_SHA256_KEY] = _parquet_digest(sel.indices, sel.weights, sel.gains, labels, metadata).encode()
     table = pa.table(cols).replace_schema_metadata(metadata)
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, write_page_checksum=True)
+
+
+def _parquet_digest(indices, weights, gains, labels, metadata: dict) -> str:
+    """sha256 over a parquet index file's columns (as numpy arrays) and coreset metadata."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (indices, weights, gains) + (() if labels is None else (labels,)):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}:{a.shape}:".encode())
+        h.update(a.tobytes())
+    for key in (_META_KEY, _OBJECTIVE_KEY, _LABELS_DTYPE_KEY) + ((_SUSPECTS_KEY,) if _SUSPECTS_KEY in metadata else ()):
+        h.update(key + b"=" + metadata.get(key, b"") + b"\0")
+    return "sha256:" + h.hexdigest()
 
 
 def _pyarrow():
@@ -348,8 +258,8 @@ def _bad(p: Path, what: str) -> IndexFileError:
 def _parse_meta(p: Path, text: str) -> tuple[dict, int]:
     try:
         meta = json.loads(text)
-    except ValueError as exc:
-        raise _bad(p, f"its meta is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise _bad(p, f"its meta is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise _bad(p, "its meta has no format_version (a foreign file?)")
     version = meta.pop("format_version")
@@ -363,20 +273,76 @@ def _parse_meta(p: Path, text: str) -> tuple[dict, int]:
     return meta, version
 
 
-def _build(p: Path, indices, weights, gains, objective, labels, meta) -> Selection:
+def _build(p: Path, indices, weights, gains, objective, labels, meta, suspects=None) -> Selection:
+    """The Selection, once every field is what a Selection promises (docs/index-files.md,
+    "What a reader guarantees")."""
     indices = np.asarray(indices)
     if indices.ndim != 1 or indices.dtype.kind not in "iu":
         raise _bad(p, f"indices must be a 1-D integer array; got dtype {indices.dtype}, shape {indices.shape}")
     if indices.size and indices.min() < 0:
         raise _bad(p, f"indices must be >= 0; found {int(indices.min())}")
+    if indices.size and indices.max() > np.iinfo(np.int64).max:
+        raise _bad(p, f"indices must fit in int64; found {int(indices.max())}")
+    if indices.size:
+        uniq, counts = np.unique(indices, return_counts=True)
+        if uniq.size != indices.size:
+            raise _bad(p, f"indices must be unique; row {int(uniq[np.argmax(counts > 1)])} is selected "
+                          f"{int(counts.max())} times")
     for name, arr in (("weights", weights), ("gains", gains)):
         arr = np.asarray(arr)
-        if arr.dtype.kind not in "fiu":
-            raise _bad(p, f"{name} must be numeric; got dtype {arr.dtype}")
+        if arr.dtype.kind not in "fiu" or arr.ndim != 1:
+            raise _bad(p, f"{name} must be a 1-D numeric array; got dtype {arr.dtype}, shape {arr.shape}")
+    w = np.asarray(weights)
+    if w.size and not (np.isfinite(w).all() and w.min() >= 0):
+        raise _bad(p, f"weights must be finite and >= 0; found {w[~(np.isfinite(w) & (w >= 0))][0]}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "biuUS":
+            raise _bad(p, f"labels must be a 1-D array of integers, booleans or strings; got dtype {labels.dtype}, "
+                          f"shape {labels.shape}")
+        if labels.dtype.byteorder not in "=|":  # a big-endian array from another writer: native, as ours
+            labels = labels.astype(labels.dtype.newbyteorder("="))
+    _check_meta(p, meta, indices)
+    suspects = _check_suspects(p, suspects, meta)
     try:
-        return Selection(indices, weights, gains, objective=objective, labels=labels, meta=meta)
+        return Selection(indices, weights, gains, objective=objective, labels=labels, meta=meta, suspects=suspects)
     except (ValueError, TypeError) as exc:
         raise _bad(p, str(exc)) from None
+
+
+def _check_suspects(p: Path, suspects, meta: dict):
+    """The optional suspects: unique row numbers in [0, n_samples), sorted."""
+    if suspects is None:
+        return None
+    s = np.asarray(suspects)
+    if s.ndim != 1 or (s.size and s.dtype.kind not in "iu"):
+        raise _bad(p, f"suspects must be a 1-D integer array; got dtype {s.dtype}, shape {s.shape}")
+    n = meta.get("n_samples")
+    if s.size and (s.min() < 0 or (isinstance(n, int) and s.max() >= n)):
+        raise _bad(p, f"suspects must be row numbers in [0, {n if isinstance(n, int) else 'N'}); "
+                      f"found {int(s.min() if s.min() < 0 else s.max())}")
+    if s.size and s.max() > np.iinfo(np.int64).max:
+        raise _bad(p, f"suspects must fit in int64; found {int(s.max())}")
+    s = s.astype(np.int64)  # before comparing neighbours: differences of unsigned integers wrap around
+    if s.size > 1 and not (np.diff(s) > 0).all():
+        raise _bad(p, "suspects must be sorted and unique")
+    return s
+
+
+def _check_meta(p: Path, meta: dict, indices) -> None:
+    """The meta keys this library reads back have the types it writes (others are not looked at)."""
+    n = meta.get("n_samples")
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise _bad(p, f"meta n_samples must be an integer >= 0 or null; got {n!r}")
+        if indices.size and indices.max() >= n:
+            raise _bad(p, f"indices must be below meta n_samples ({n}); found {int(indices.max())}")
+    t = meta.get("timings")
+    if t is not None and not isinstance(t, dict):  # its values are shown as they are (coreset inspect)
+        raise _bad(p, f"meta timings must be an object (seconds per stage); got {str(t)[:60]}")
+    for key in ("input_fingerprint", "library_version", "method"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise _bad(p, f"meta {key} must be a string or null; got {str(meta[key])[:60]}")
 
 
 def _read_npz(p: Path, head: bytes) -> tuple[Selection, int]:
@@ -412,7 +378,8 @@ def _read_npz(p: Path, head: bytes) -> tuple[Selection, int]:
         if obj.shape != () or obj.dtype.kind not in "fiu":
             raise _bad(p, f"objective must be a 0-d number; got dtype {obj.dtype}, shape {obj.shape}")
         objective = float(obj)
-    sel = _build(p, arrays["indices"], arrays["weights"], arrays["gains"], objective, arrays.get("labels"), meta)
+    sel = _build(p, arrays["indices"], arrays["weights"], arrays["gains"], objective, arrays.get("labels"), meta,
+                 arrays.get("suspects"))
     return sel, version
 
 
@@ -421,7 +388,7 @@ def _read_parquet(p: Path, head: bytes) -> tuple[Selection, int]:
     if head[:4] != _PARQUET_MAGIC:
         raise _bad(p, "not a parquet file")
     try:
-        table = pq.read_table(p)
+        table = pq.read_table(p, page_checksum_verification=True)
     except Exception as exc:  # ArrowInvalid, OSError, ... for corrupt/truncated files
         raise _bad(p, f"corrupt or truncated ({type(exc).__name__}: {exc})") from None
     md = table.schema.metadata or {}
@@ -444,7 +411,10 @@ def _read_parquet(p: Path, head: bytes) -> tuple[Selection, int]:
         c = table.column(name)
         if c.null_count:
             raise _bad(p, f"column {name!r} has {c.null_count} null values")
-        return c.to_numpy()
+        try:
+            return c.to_numpy()
+        except Exception as exc:  # a type numpy cannot hold (struct, ...)
+            raise _bad(p, f"column {name!r} of type {c.type} cannot be read ({type(exc).__name__})") from None
 
     labels = None
     if "labels" in table.column_names:
@@ -452,11 +422,22 @@ def _read_parquet(p: Path, head: bytes) -> tuple[Selection, int]:
         if _LABELS_DTYPE_KEY in md:
             try:
                 labels = labels.astype(np.dtype(md[_LABELS_DTYPE_KEY].decode()))
-            except (TypeError, ValueError, UnicodeDecodeError):
-                raise _bad(p, "its labels dtype is not a valid numpy dtype") from None
+            except Exception:  # TypeError, ValueError, UnicodeDecodeError, OverflowError from a bad dtype
+                raise _bad(p, "its labels dtype is not a valid numpy dtype for its labels") from None
         elif labels.dtype == object:
             labels = labels.astype(str)
-    sel = _build(p, col("indices"), col("weights"), col("gains"), objective, labels, meta)
+    suspects = None
+    if _SUSPECTS_KEY in md:
+        try:
+            suspects = np.asarray(json.loads(md[_SUSPECTS_KEY].decode()))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise _bad(p, "its suspects are not a JSON list of row numbers") from None
+        if suspects.size == 0:
+            suspects = suspects.astype(np.int64)
+    sel = _build(p, col("indices"), col("weights"), col("gains"), objective, labels, meta, suspects)
+    if _SHA256_KEY in md and md[_SHA256_KEY] != _parquet_digest(
+            sel.indices, sel.weights, sel.gains, sel.labels, md).encode():
+        raise _bad(p, "its content does not match its sha256 (changed or damaged since it was written)")
     return sel, version
 
 

@@ -1,7 +1,8 @@
 """``Selection.meta``, assembled in one place for every selector: what was
 asked (the selector's own description), what ran (graph form, backend,
 device), on what (sizes, classes), with which seed and library version, and
-how long each stage took."""
+how long each stage took, and the input's fingerprint
+(:func:`coreset.data.input_fingerprint`, sampled hashing: a few ms)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ __all__ = ["build_meta"]
 #: keys every selection's meta has (None where they do not apply)
 COMMON_KEYS = ("method", "objective_name", "optimizer", "metric", "n_neighbors", "graph", "backend", "device",
                "random_state", "epsilon", "gamma", "n_samples", "n_select", "class_budget", "min_per_class", "alpha",
-               "n_classes", "objective_device", "library_version", "timings")
+               "n_classes", "objective_device", "library_version", "input_fingerprint", "timings")
 
 
 def _plain(v):
@@ -31,7 +32,11 @@ def _plain(v):
     return repr(v)  # configured objects: their repr is their provenance
 
 
-def build_meta(selector, group, result, *, random_state, timings) -> dict:
+def build_meta(selector, group, result, *, random_state, timings, source=None) -> dict:
+    """The meta of a selection. ``source``: the input as the caller gave it
+    (array, tensor, path, row source; with ``metric="precomputed"`` the
+    similarity matrix), whose fingerprint is recorded; None records none
+    (``partial_fit``: the rows arrive in chunks and are not kept)."""
     meta = dict.fromkeys(COMMON_KEYS)
     meta.update(selector._describe())
     meta.update(
@@ -44,6 +49,10 @@ def build_meta(selector, group, result, *, random_state, timings) -> dict:
         library_version=__version__,
         timings=dict(timings),
     )
+    if source is not None:
+        from .data._fingerprint import fingerprint
+
+        meta["input_fingerprint"] = fingerprint(source)
     if group.initial is not None and group.initial.size:
         meta["n_initial"] = int(group.initial.size)
     return _plain(meta)

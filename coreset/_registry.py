@@ -100,6 +100,7 @@ SELECTORS = Registry("method", {
     "grand": "coreset.selectors._scores:GraNdSelector",
     "forgetting": "coreset.selectors._scores:ForgettingSelector",
     "uncertainty": "coreset.selectors._scores:UncertaintySelector",
+    "ccs": "coreset.selectors._ccs:CCSSelector",
 })
 
 #: where GreeDi's partition tasks run (coreset/executors)

@@ -11,29 +11,24 @@ rows; Sieve-Streaming++ keeps ``O(k / epsilon)`` of them) and one chunk.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ._checkpoint import CHECKPOINT_VERSION, CheckpointError, read_checkpoint, write_checkpoint
 from ._validation import check_float, check_int, check_random_state
-from .exceptions import CoresetError, DegenerateInputError, ValidationError
+from .exceptions import DegenerateInputError, ValidationError
 
 __all__ = ["select_stream", "StreamSieve", "CheckpointError", "CHECKPOINT_VERSION"]
 
 log = logging.getLogger(__name__)
-CHECKPOINT_VERSION = 1
 #: reservoirs up to this size are searched exactly; larger ones with an IVF index
 EXACT_RESERVOIR = 4096
 #: IVF lists probed per row (of 4 sqrt(reservoir))
 N_PROBE = 16
-
-
-class CheckpointError(CoresetError):
-    """A checkpoint belongs to another input or other settings, is unreadable,
-    or could not be written (the previous one is then left as it was)."""
 
 
 # ---------------------------------------------------------------- the sieve over chunks
@@ -61,7 +56,7 @@ class StreamSieve:
         r, d = R.shape
         self.R, self.R_rows = R, np.asarray(reservoir_rows, np.int64)
         self.m = min(self.m_req, r)
-        self.index_bytes = None
+        self.ivf_centroids = None
         cap = max(4 * self.k, 1024)
         self.st = {
             "scal": np.zeros(2, np.float64), "cur": np.zeros((self.T, r), np.float32),
@@ -82,13 +77,15 @@ class StreamSieve:
         out["reservoir"], out["reservoir_rows"] = self.R, self.R_rows
         if self._index is None and self.R.shape[0] > EXACT_RESERVOIR:
             self._index = self._build_index()
-        if getattr(self, "index_bytes", None) is not None:
-            out["index"] = self.index_bytes
+        if getattr(self, "ivf_centroids", None) is not None:
+            out["ivf_centroids"] = self.ivf_centroids
         return out
 
     def load_arrays(self, a: dict):
+        """Restore the state saved by :meth:`arrays` (validated first:
+        :func:`coreset._checkpoint.check_sieve_state`)."""
         self.R, self.R_rows = np.ascontiguousarray(a["reservoir"], np.float32), a["reservoir_rows"].astype(np.int64)
-        self.index_bytes = np.array(a["index"]) if "index" in a else None
+        self.ivf_centroids = np.array(a["ivf_centroids"]) if "ivf_centroids" in a else None
         self.m = min(self.m_req, self.R.shape[0])
         n = int(a["pool_n"][0])
         cap = max(4 * self.k, 1024, 2 * n)
@@ -103,10 +100,18 @@ class StreamSieve:
 
     # -- streaming ---------------------------------------------------------------------
     def search(self, Xn: np.ndarray):
-        """Top-``m`` reservoir neighbours (inner product of unit rows) of each row."""
+        """Top-``m`` reservoir neighbours (inner product of unit rows) of each
+        row; in blocks of rows of about ``CALL_WORK`` multiply-adds, so that
+        Ctrl-C raises between them (``coreset._pace``)."""
+        from ._pace import row_blocks
+
         if self._index is None:
             self._index = self._build_index()
-        D, I = self._index.search(np.ascontiguousarray(Xn, np.float32), self.m)
+        Xn = np.ascontiguousarray(Xn, np.float32)
+        blocks = row_blocks(Xn.shape[0], self.R.shape[0] * Xn.shape[1], at_least=20)
+        parts = [self._index.search(Xn[a:b], self.m) for a, b in blocks]
+        D = np.concatenate([p[0] for p in parts]) if len(parts) != 1 else parts[0][0]
+        I = np.concatenate([p[1] for p in parts]) if len(parts) != 1 else parts[0][1]
         bad = I < 0  # an IVF probe that found fewer than m rows: pad with zero similarity
         if bad.any():
             I[bad], D[bad] = 0, 0.0
@@ -115,25 +120,27 @@ class StreamSieve:
     def _build_index(self):
         """Exact inner-product search up to ``EXACT_RESERVOIR`` rows; above, an
         IVF index (``4 sqrt(r)`` lists, ``N_PROBE`` probed) trained once on the
-        reservoir and saved in checkpoints, so a resumed run searches the same
-        index."""
+        reservoir. Its centroids are saved in checkpoints (plain arrays, never
+        faiss's own serialization), so a resumed run rebuilds the same index."""
         from ._device import import_faiss
 
         faiss = import_faiss()
         r, d = self.R.shape
-        if getattr(self, "index_bytes", None) is not None:
-            return faiss.deserialize_index(self.index_bytes)
         if r <= EXACT_RESERVOIR:
             ix = faiss.IndexFlatIP(d)
         else:
             nlist = int(4 * np.sqrt(r))
-            ix = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-            ix.cp.seed = 1234
-            ix.cp.min_points_per_centroid = 1  # a small reservoir is fine; and faiss would print a warning
-            ix.train(self.R)
+            quantizer = faiss.IndexFlatIP(d)
+            if getattr(self, "ivf_centroids", None) is not None:
+                quantizer.add(np.ascontiguousarray(self.ivf_centroids, np.float32))  # trained: ntotal == nlist
+            ix = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            if not ix.is_trained:
+                ix.cp.seed = 1234
+                ix.cp.min_points_per_centroid = 1  # a small reservoir is fine; and faiss would print a warning
+                ix.train(self.R)
+                self.ivf_centroids = quantizer.reconstruct_n(0, nlist)
             ix.nprobe = N_PROBE
         ix.add(self.R)
-        self.index_bytes = faiss.serialize_index(ix) if r > EXACT_RESERVOIR else None
         return ix
 
     def feed(self, Xn: np.ndarray, first_row: int):
@@ -224,7 +231,10 @@ class StreamSieve:
         P = np.ascontiguousarray(st["pool_X"][picks])
         ix = faiss.IndexFlatIP(P.shape[1])
         ix.add(P)
-        _, nearest = ix.search(self.R, 1)
+        from ._pace import row_blocks
+
+        blocks = row_blocks(r, P.shape[0] * P.shape[1], at_least=20)  # Ctrl-C raises between blocks
+        nearest = np.concatenate([ix.search(self.R[a:b], 1)[1] for a, b in blocks])
         scale = n_seen / r
         weights = np.bincount(nearest[:, 0], minlength=len(picks)).astype(np.float64) * scale
         return {"indices": st["pool_row"][picks].astype(np.int64), "gains": pick_gains * scale,
@@ -253,39 +263,13 @@ def normalise(X: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(X / norms[:, None])
 
 
-# ---------------------------------------------------------------- checkpoints
+# ---------------------------------------------------------------- checkpoints (the file: coreset._checkpoint)
 
-def _savez(fh, **arrays):  # the low-level write (the tests make it fail to simulate a full disk)
-    np.savez(fh, **arrays)
-
-
-def _write_checkpoint(path: Path, sieve: StreamSieve, header: dict):
-    from ._io import atomic_write
-
-    arrays = sieve.arrays()
-    arrays["header"] = np.array(json.dumps(header))
-    try:
-        with atomic_write(path) as tmp:
-            with open(tmp, "wb") as fh:
-                _savez(fh, **arrays)
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: cannot write ({exc.strerror or exc}); "
-                              "the previous checkpoint is left as it was") from None
-
-
-def _read_checkpoint(path: Path) -> tuple[dict, dict]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        header = json.loads(str(arrays.pop("header")))
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); "
-                              "remove it or give another path") from None
-    return header, arrays
-
-
-def _differences(a: dict, b: dict) -> list[str]:
-    return [f"{k}: checkpoint {a.get(k)!r}, now {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+def _draw_reservoir(seed_or_rng, total: int, r: int) -> np.ndarray:
+    """The reservoir's rows: ``min(r, total)`` rows drawn uniformly, sorted
+    (also what a seeded run's checkpoint must hold)."""
+    rng = check_random_state(seed_or_rng)
+    return np.sort(rng.choice(total, size=min(r, total), replace=False)).astype(np.int64)
 
 
 # ---------------------------------------------------------------- the public function
@@ -305,8 +289,9 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     Parameters
     ----------
     source : path to ``.npy`` (read with explicit reads, never memory-mapped)
-        or ``.parquet`` (a list column; ``column`` names it), an array, or an
-        iterable of 2-D arrays (chunks as given).
+        or ``.parquet`` (a list column; ``column`` names it), a folder, glob or
+        URI of such shards (one input, ``docs/streaming.md``), a row source, an
+        array, or an iterable of 2-D arrays (chunks as given).
     n_select : picks, 1 to the rows seen.
     objective : only "facility_location" streams.
     chunk_size : rows read at a time from a path or array.
@@ -347,6 +332,13 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
                 "reservoir": r, "n_neighbors": m, "epsilon": eps, "random_state": seed, "version": CHECKPOINT_VERSION}
     sieve = StreamSieve(k, eps, m)
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None:  # written too: a regular (or new) file in a folder that exists, never the input
+        from ._atomic import check_output_path, same_file
+        from .exceptions import OutputPathError
+
+        check_output_path(ckpt, param="checkpoint")
+        if isinstance(source, (str, os.PathLike)) and same_file(ckpt, source):
+            raise OutputPathError(f"checkpoint {str(ckpt)!r} is the input file itself (source); give another path")
     first_chunk_hash = None
     chunks_it = src.chunks(0, 0)
     if is_iter:  # fingerprint an iterator by its first chunk
@@ -354,16 +346,18 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
         chunks_it = _chain(first, chunks_it)
         first_chunk_hash = None if first is None else hashlib.sha256(
             np.ascontiguousarray(first[2]).tobytes() + str(first[2].shape).encode()).hexdigest()
-    fingerprint = src.fingerprint() if not is_iter else {"kind": "iterator", "first_chunk_sha256": first_chunk_hash}
+    # the selection's input_fingerprint (coreset.data.input_fingerprint); None for an iterator (not re-readable)
+    input_fp = None if is_iter else src.fingerprint()
+    fingerprint = {"input_fingerprint": input_fp} if not is_iter else {"kind": "iterator",
+                                                                       "first_chunk_sha256": first_chunk_hash}
     rows_done = chunks_done = 0
     d = src.d
     resumed = False
     if ckpt is not None and ckpt.exists():
-        header, arrays = _read_checkpoint(ckpt)
-        diff = _differences(header.get("input", {}), fingerprint) + _differences(header.get("settings", {}), settings)
-        if diff:
-            raise CheckpointError(f"checkpoint {str(ckpt)!r} was written for another input or other settings "
-                                  f"({'; '.join(diff)}); remove it or give another path")
+        d_in = d if not is_iter else (None if first is None or np.ndim(first[2]) != 2 else first[2].shape[1])
+        draw = _draw_reservoir(seed, src.n_rows, r) if seed is not None and not is_iter and src.n_rows else None
+        header, arrays = read_checkpoint(ckpt, fingerprint=fingerprint, settings=settings, n_rows=src.n_rows,
+                                         d=d_in, ivf_above=EXACT_RESERVOIR, reservoir_rows=draw)  # all checked
         sieve.load_arrays(arrays)
         rows_done, chunks_done, d = header["rows_done"], header["chunks_done"], header["d"]
         resumed = True
@@ -379,7 +373,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     def save():
         header = {"input": fingerprint, "settings": settings, "rows_done": rows_done, "chunks_done": chunks_done,
                   "d": d}
-        _write_checkpoint(ckpt, sieve, header)
+        write_checkpoint(ckpt, header, sieve.arrays())
 
     def run_chunk(ci, row0, Xn):
         nonlocal rows_done, chunks_done
@@ -398,7 +392,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     if not started and not is_iter:
         if total == 0:
             raise ValidationError(f"the input {src.description} is empty (0 rows); nothing to select from")
-        rows = np.sort(rng.choice(total, size=min(r, total), replace=False)).astype(np.int64)
+        rows = _draw_reservoir(rng, total, r)
         R = src.read_rows(rows)
         _check_finite_reservoir(R, rows, chunk_size, total)
         sieve.start(R, rows)
@@ -431,22 +425,33 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
                                              "reservoir": int(sieve.R.shape[0]), "epsilon": eps,
                                              "reservoir_draw": "first rows" if is_iter else "uniform",
                                              "resumed": resumed, **res["info"]},
-            "input_fingerprint": fingerprint, "timings": {"total": time.perf_counter() - t_start}}
+            "input_fingerprint": input_fp, "timings": {"total": time.perf_counter() - t_start}}
+    shards_meta = getattr(getattr(src, "source", None), "shards_meta", None)
+    if shards_meta is not None:  # a folder / glob / URI of shards: each shard's path, rows, fingerprint
+        meta["shards"] = shards_meta()
     from . import __version__
 
-    meta["version"] = __version__
+    meta["library_version"] = __version__
     return Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"], meta=meta)
 
 
 def _skip_done(chunks, chunks_done, rows_done):
-    """A resumed iterator: skip the chunks done, checking that they held the rows the checkpoint counted."""
+    """A resumed iterator: skip the chunks done, checking that they held the rows the checkpoint counted
+    (also when the iterator ends there, or earlier)."""
+    n_chunks = n_rows = 0
     for ci, row0, X in chunks:
         if ci < chunks_done:
+            n_chunks, n_rows = ci + 1, row0 + X.shape[0]
             continue
         if ci == chunks_done and row0 != rows_done:
             raise CheckpointError(f"resuming at chunk {ci}: the earlier chunks hold {row0} rows, the checkpoint "
                                   f"counted {rows_done}; the iterator does not repeat the first run's chunks")
         yield ci, row0, X
+        n_chunks = None
+    if n_chunks is not None and (n_chunks, n_rows) != (chunks_done, rows_done):
+        raise CheckpointError(f"resuming: the iterator has {n_chunks} chunks of {n_rows} rows in all, the checkpoint "
+                              f"counted {chunks_done} chunks of {rows_done} rows; the iterator does not repeat the "
+                              "first run's chunks")
 
 
 def _chain(first, rest):
@@ -534,6 +539,9 @@ def sieve_partial_fit(est, X, y=None):
             "metric": "cosine", "n_samples": st["seen"], "n_features": st["d"], "partial_fit_chunks": st["chunks"],
             "random_state": est.random_state if isinstance(est.random_state, (int, type(None))) else None,
             "stream": {"reservoir": int(st["sieve"].R.shape[0]), "epsilon": eps, "n_neighbors": m, **res["info"]}}
+    from . import __version__
+
+    meta.update(library_version=__version__, input_fingerprint=None)  # chunks are not kept: nothing to hash
     est.n_chunks_ = st["chunks"]
     est.selection_ = Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"],
                                labels=labels, meta=meta)

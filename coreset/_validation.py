@@ -35,7 +35,8 @@ def _is_scipy_sparse(x) -> bool:
 
 def as_embeddings(X, *, name: str = "X", allow_nonfinite: bool = False) -> np.ndarray:
     """Return ``X`` as a 2-D float32/float64 numpy array (float32 and float64 are
-    preserved, other numeric types become float32), raising a
+    preserved, other numeric types become float32: also a torch tensor's
+    float16, bfloat16 and float8, which float32 holds exactly), raising a
     :class:`ValidationError` naming ``name`` when it is unusable.
 
     The size of the (finite) values is not checked here: cosine is
@@ -52,7 +53,10 @@ def as_embeddings(X, *, name: str = "X", allow_nonfinite: bool = False) -> np.nd
             f"with {name}.toarray()"
         )
     if _is_torch_tensor(X):
-        X = X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        if X.is_floating_point() and X.element_size() < 4 and str(X.dtype) != "torch.float16":
+            X = X.float()  # bfloat16 / float8: numpy has no such dtype; float32 holds them exactly
+        X = X.numpy()
     if isinstance(X, np.memmap):
         arr = X
     else:

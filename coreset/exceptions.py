@@ -15,6 +15,9 @@ __all__ = [
     "BackendUnavailableError",
     "IndexFileError",
     "InputFileError",
+    "CheckpointError",
+    "OutputPathError",
+    "OutputWriteError",
 ]
 
 
@@ -55,3 +58,29 @@ class IndexFileError(CoresetError):
 
 class InputFileError(CoresetError):
     """An input file is missing, unreadable or lacks the expected column/array."""
+
+
+class CheckpointError(CoresetError):
+    """A stream checkpoint belongs to another input or other settings, is
+    unreadable or invalid (a field of the wrong type, shape or range), or could
+    not be written (the previous one is then left as it was)."""
+
+
+class OutputPathError(IndexFileError):
+    """An output path cannot be written: its folder is missing, it is a folder,
+    a device, a FIFO or a socket, its name is over the file system's limits, or
+    it is the same file as an input. (An :class:`IndexFileError` because index
+    files were the first outputs checked; every writer uses the same check.)"""
+
+
+class OutputWriteError(IndexFileError, OSError):
+    """Writing an output failed (a full disk, an I/O error, a size limit) and
+    nothing was left behind. Also an :class:`OSError` with the ``errno`` and
+    ``strerror`` of the failure."""
+
+    def __init__(self, message: str, errno: int | None = None, strerror: str | None = None, filename=None):
+        super().__init__(message)
+        self.errno, self.strerror, self.filename = errno, strerror, filename
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -32,6 +32,10 @@ class Selection:
     meta : dict
         JSON-serialisable metadata: method, parameters, seed, backend, device,
         library version, input fingerprint, timings.
+    suspects : int64 array or None
+        Rows the label filter judged probably mislabeled (sorted): kept out of
+        the picks, still counted in the coverage and in the weights; None when
+        no filter ran (see ``docs/label-noise.md``).
     """
 
     indices: np.ndarray
@@ -40,6 +44,7 @@ class Selection:
     objective: float = float("nan")
     labels: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    suspects: np.ndarray | None = None
 
     def __post_init__(self):
         idx = np.ascontiguousarray(self.indices, dtype=np.int64)
@@ -59,6 +64,14 @@ class Selection:
                 raise ValueError(f"labels must have shape {idx.shape}; got {lab.shape}")
             object.__setattr__(self, "labels", lab)
         object.__setattr__(self, "meta", dict(self.meta))
+        if self.suspects is not None:
+            sus = np.asarray(self.suspects)
+            if sus.ndim != 1 or (sus.size and sus.dtype.kind not in "iu"):
+                raise ValueError(f"suspects must be a 1-D array of row indices; got dtype {sus.dtype}, "
+                                 f"shape {sus.shape}")
+            if sus.size and sus.min() < 0:
+                raise ValueError(f"suspects must be >= 0; found {int(sus.min())}")
+            object.__setattr__(self, "suspects", np.ascontiguousarray(sus, dtype=np.int64))
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
@@ -84,7 +97,9 @@ class Selection:
         )
         if not same:
             return False
-        if (self.labels is None) != (other.labels is None):
+        if (self.labels is None) != (other.labels is None) or (self.suspects is None) != (other.suspects is None):
+            return False
+        if self.suspects is not None and not np.array_equal(self.suspects, other.suspects):
             return False
         return self.labels is None or np.array_equal(self.labels, other.labels)
 
@@ -102,6 +117,23 @@ class Selection:
         from ._io import load_selection
 
         return load_selection(path, format=format)
+
+    def knee(self, n_samples: int | None = None) -> dict:
+        """Where the gain curve bends: ``{"n_picks", "fraction", ...}``, the
+        first ``n_picks`` rows being the budget it suggests (Kneedle on the
+        cumulative objective; ``coreset.report.knee``, docs/report.md)."""
+        from .report._knee import knee
+
+        return knee(self, n_samples=n_samples)
+
+    def report(self, X, **params):
+        """A self-contained HTML report of this selection on the embeddings
+        ``X`` it was made from: ``.save(path)`` writes it; Jupyter shows it
+        inline. ``params``: ``y``, ``images``, ``text``, ... of
+        :func:`coreset.report.build_report` (docs/report.md)."""
+        from .report import build_report
+
+        return build_report(self, X, **params)
 
     def __repr__(self) -> str:
         return (

@@ -56,7 +56,7 @@ def test_metrics_ties_and_absent_classes():
 
 
 # ------------------------------------------------------------------ methods
-@pytest.mark.parametrize("policy", ["proportional", "equal", "tempered"])
+@pytest.mark.parametrize("policy", ["proportional", "equal", "tempered", "sqrt", "drop"])
 def test_random_budget_has_the_coresets_class_counts(digits, policy):
     from coreset.pipelines._compare import prepare_data
     from coreset.pipelines._compare_methods import parse_method, run_selection
@@ -259,7 +259,9 @@ def test_every_method_runs_and_accounts(digits):
         m = r["method"]
         assert np.isfinite(r["balanced_accuracy"]), m
         fixed = m.startswith(("random", "stratified", "k_center", "el2n", "grand", "forgetting", "uncertainty")) \
-            or ":" in m
+            or (":" in m and not m.startswith("rs2:"))
+        if m.startswith("rs2:"):     # a fresh class-budgeted subset each epoch: all rows, k per epoch
+            assert r["n_train_rows"] == n and r["sample_gradients"] == 2 * k, m
         if fixed:
             assert r["n_train_rows"] == k and r["sample_gradients"] == 2 * k, m
         if m in ("el2n", "grand", "forgetting", "uncertainty"):

@@ -108,7 +108,8 @@ def _doc_sections() -> dict[str, list[tuple[list[str], str]]]:
     return out
 
 
-@pytest.mark.parametrize("command", ["", "select", "inspect", "datasets", "list", "dedup", "embed", "compare"])
+@pytest.mark.parametrize("command", ["", "select", "inspect", "datasets", "list", "dedup", "embed", "compare",
+                                     "report"])
 def test_cli_reference_matches_help(command):
     res = CliRunner().invoke(app, ([command] if command else []) + ["--help"], env={"COLUMNS": "120"})
     assert res.exit_code == 0

@@ -369,7 +369,9 @@ def test_inspect_prints_non_numeric_timings_and_markup_as_is(tmp_path):
 
 _WRITER = """
 import sys, time
+import coreset._atomic
 from coreset._io import atomic_write
+coreset._atomic.USE_O_TMPFILE = False  # the named-temporary scheme (on Linux a killed writer leaves nothing)
 with atomic_write(sys.argv[1]) as tmp:
     with open(tmp, "wb") as fh:
         fh.write(b"\\0" * 1_000_000)
@@ -455,12 +457,12 @@ def test_a_folder_as_target_is_refused_up_front(tmp_path, monkeypatch):
     with pytest.raises(IndexFileError) as exc:
         save_selection(_sel(), tmp_path / "out.npz")
     msg = str(exc.value)
-    assert f"cannot write {str(tmp_path / 'out.npz')!r}: it is a folder" in msg and ".tmp" not in msg
+    assert f"cannot write path {str(tmp_path / 'out.npz')!r}: it is a folder" in msg and ".tmp" not in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
     assert [p.name for p in (tmp_path / "out.npz").iterdir()] == ["keep.txt"]
 
     monkeypatch.chdir(tmp_path)
     Path("some_dir").mkdir()
-    with pytest.raises(IndexFileError, match=r"^cannot write 'some_dir': it is a folder"):
+    with pytest.raises(IndexFileError, match=r"^cannot write path 'some_dir': it is a folder"):
         save_selection(_sel(), "some_dir", format="npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz", "some_dir"]

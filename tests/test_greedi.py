@@ -158,8 +158,9 @@ def test_sources_read_exactly_the_rows_asked(tmp_path, monkeypatch):
         out = src.read(rows)
         assert out.dtype == np.float64 and np.array_equal(out, X[rows])
     assert np.array_equal(src.read_range(123, 4567), X[123:4567])
-    with pytest.raises(ValidationError, match="sorted"):
-        src.read(np.array([3, 2]))
+    assert np.array_equal(src.read(np.array([3, 2, 3])), X[[3, 2, 3]])  # any order, repeats: as asked
+    with pytest.raises(ValidationError, match=r"rows must be row numbers in \[0, 5000\); got .* to 5000"):
+        src.read(np.array([3, 5000]))
     assert isinstance(as_source(np.load(tmp_path / "x.npy", mmap_mode="r")), NpySource)
     assert not isinstance(as_source(np.load(tmp_path / "x.npy", mmap_mode="r")[10:]), NpySource)
 

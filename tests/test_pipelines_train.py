@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from coreset import Selection, ValidationError  # noqa: E402
-from coreset.data._readers import input_fingerprint  # noqa: E402
+from coreset.data import input_fingerprint  # noqa: E402
 from coreset.pipelines import (  # noqa: E402
     CoresetSampler,
     DistributedCoresetSampler,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from coreset import InputFileError
-from coreset.data._readers import input_fingerprint, read_embeddings, read_labels
+from coreset.data import input_fingerprint
+from coreset.data._readers import read_embeddings, read_labels
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -246,13 +247,16 @@ def test_fingerprint_identifies_data_not_container(tmp_path, data):
     assert input_fingerprint(X.reshape(25, 12)) != input_fingerprint(X)
 
 
-def test_fingerprint_of_large_array_reads_only_the_ends(tmp_path):
-    big = np.zeros((600_000, 4), dtype=np.float32)  # 9.6 MB
+def test_fingerprint_of_large_array_hashes_a_sample(tmp_path):
+    big = np.zeros((600_000, 4), dtype=np.float32)  # 9.6 MB: above FULL_LIMIT, sampled
     f0 = input_fingerprint(big)
-    big[300_000, 2] = 1.0  # the middle is not hashed
+    big[70_000, 2] = 1.0  # between two sampled blocks: not hashed (docs/index-files.md)
     assert input_fingerprint(big) == f0
+    big[300_000, 2] = 1.0  # the middle row: inside the block centred on the middle
+    f1 = input_fingerprint(big)
+    assert f1 != f0
     big[-1, -1] = 1.0
-    assert input_fingerprint(big) != f0
+    assert input_fingerprint(big) != f1
 
 
 def test_fingerprint_of_a_file(tmp_path, data):

@@ -209,7 +209,7 @@ def test_resume_with_an_ivf_reservoir(tmp_path):
     with pytest.raises(Stop):
         coreset.select_stream(Xb, 30, checkpoint=ck, callback=_stopper(5000), **kw)
     with np.load(ck) as z:
-        assert "index" in z.files
+        assert "ivf_centroids" in z.files and "index" not in z.files  # plain arrays, never faiss bytes
     same(ref, coreset.select_stream(Xb, 30, checkpoint=ck, **kw))
 
 
@@ -283,20 +283,20 @@ def test_checkpoint_of_other_input_or_settings_refused(X, tmp_path):
 def test_full_disk_keeps_the_previous_checkpoint(X, tmp_path, monkeypatch):
     """ENOSPC is simulated by making the low-level write fail (the one fault
     the tests simulate); the previous checkpoint stays as it was."""
-    import coreset._stream as stream_mod
+    import coreset._checkpoint as ckpt_mod
 
     ck = tmp_path / "c.ckpt"
     kw = dict(reservoir=300, chunk_size=500, random_state=0, checkpoint_every=1)
     with pytest.raises(Stop):
         coreset.select_stream(X, 10, checkpoint=ck, callback=_stopper(1000), **kw)
     before = ck.read_bytes()
-    real = stream_mod._savez
+    real = ckpt_mod._savez
 
     def full(fh, **arrays):
         real(fh, **arrays)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(stream_mod, "_savez", full)
+    monkeypatch.setattr(ckpt_mod, "_savez", full)
     with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint"):
         coreset.select_stream(X, 10, checkpoint=ck, **kw)
     assert ck.read_bytes() == before

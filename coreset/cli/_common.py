@@ -12,7 +12,8 @@ import typer
 
 from ..exceptions import CoresetError
 
-__all__ = ["stderr_console", "stdout_console", "cli_errors", "logging_to_stderr", "jsonable", "fail", "check_output"]
+__all__ = ["stderr_console", "stdout_console", "cli_errors", "logging_to_stderr", "jsonable", "fail", "check_output",
+           "check_output_target", "interrupted"]
 
 
 def stdout_console():
@@ -50,8 +51,18 @@ def cli_errors(debug: bool):
     except KeyboardInterrupt:
         if debug:
             raise
-        typer.echo("Interrupted.", err=True)
-        raise typer.Exit(130) from None
+        interrupted()
+
+
+def interrupted():
+    """Ctrl-C: print ``Interrupted.`` once on stderr and exit 130 (the
+    console script then ends the process at once: ``coreset.cli._app.main``)."""
+    typer.echo("Interrupted.", err=True)
+    _SHOWN.append(True)
+    raise typer.Exit(130)
+
+
+_SHOWN: list = []  # the Interrupted. line was printed (read by main)
 
 
 @contextmanager
@@ -88,10 +99,9 @@ def jsonable(value):
 
 
 def check_output(output, fmt_option, protected) -> str:
-    """Usage checks of ``--output`` (exit 2): a known format, not a folder, and
-    not one of the ``protected`` input files (INPUT, --labels, ...)."""
+    """Checks of ``--output``: a known format (exit 2), then
+    :func:`check_output_target` (exit 1, or 2 for one of the ``protected`` files)."""
     from .._io import FORMATS, format_for_path
-    from ..exceptions import CoresetError
 
     if fmt_option is not None and fmt_option not in FORMATS:
         raise typer.BadParameter(f"{fmt_option!r} is not a format; use one of {', '.join(FORMATS)}",
@@ -104,9 +114,25 @@ def check_output(output, fmt_option, protected) -> str:
             "use a .npz, .parquet, .npy or .txt suffix, or --format npz|parquet|npy|txt",
             param_hint="'--output' / '--format'",
         ) from None
-    if output.is_dir():
-        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
-    for flag, path in protected:
-        if path is not None and output.exists() and path.exists() and output.resolve() == path.resolve():
-            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint="'--output'")
+    check_output_target(output, protected)
     return fmt
+
+
+def check_output_target(output, protected=(), *, param: str = "--output", reserve: int = 0):
+    """The output-path check every writing command runs before any work
+    (``coreset._atomic.check_output_path``, which every write runs again): a
+    regular file or a new one in a folder that exists, names within NAME_MAX /
+    PATH_MAX; else one ``Error:`` line naming ``param`` and exit 1. Then a usage
+    check (exit 2): not one of the ``protected`` files (INPUT, --labels,
+    --checkpoint, ...), also through a symbolic link, a hard link or ``..``.
+    Returns the file the write replaces (a symbolic link's target)."""
+    from .._atomic import check_output_path, same_file
+
+    try:
+        target = check_output_path(output, param=param, reserve=reserve)
+    except CoresetError as exc:
+        fail(str(exc))
+    for flag, path in protected:
+        if path is not None and same_file(output, path):
+            raise typer.BadParameter(f"the output would overwrite {flag}", param_hint=f"'{param}'")
+    return target

@@ -40,6 +40,15 @@ def compare_command(
         "--test-embeddings", metavar="PATH", rich_help_panel=_IN, help="Held-out embeddings.")] = None,
     test_labels: Annotated[Optional[Path], typer.Option(
         "--test-labels", metavar="PATH", rich_help_panel=_IN, help="Held-out labels.")] = None,
+    label_noise: Annotated[float, typer.Option(
+        "--label-noise", metavar="SHARE", rich_help_panel=_IN,
+        help="Share of training labels flipped, in [0, 1) (the test split stays clean).")] = 0.0,
+    noise_model: Annotated[str, typer.Option(
+        "--noise-model", metavar="symmetric|confusable", rich_help_panel=_IN,
+        help="Flip to a uniformly random other class, or to the class with the nearest centroid.")] = "symmetric",
+    duplicates: Annotated[float, typer.Option(
+        "--duplicates", metavar="SHARE", rich_help_panel=_IN,
+        help="Share of training rows replaced by near-copies of rows of their class (head-heavy), in [0, 1).")] = 0.0,
     methods: Annotated[str, typer.Option(
         "--methods", "-m", metavar="A,B,C", rich_help_panel=_GRID,
         help="Comma-separated method names, or `all` (see docs/compare.md).")] =
@@ -50,7 +59,14 @@ def compare_command(
     seeds: Annotated[str, typer.Option(
         "--seeds", metavar="S,S", rich_help_panel=_GRID, help="Seeds (initial model, order, selection).")] = "0,1,2",
     model: Annotated[str, typer.Option(
-        "--model", metavar="linear|mlp", rich_help_panel=_TRAIN, help="linear, or mlp (d -> 128 -> C).")] = "linear",
+        "--model", metavar="linear|mlp|cnn2d|cnn1d", rich_help_panel=_TRAIN,
+        help="linear, mlp (d -> 128 -> C), cnn2d (square images, d = side^2) or cnn1d (d-point signals).")] = "linear",
+    standardize: Annotated[bool, typer.Option(
+        "--standardize/--no-standardize", rich_help_panel=_TRAIN,
+        help="Scale each feature by the training split's mean and std (off: raw values, e.g. for the CNNs).")] = True,
+    augment: Annotated[str, typer.Option(
+        "--augment", metavar="auto|image|signal|mixup", rich_help_panel=_TRAIN,
+        help="Augmenter of the +aug methods; auto: image for cnn2d, signal for cnn1d, mixup otherwise.")] = "auto",
     epochs: Annotated[int, typer.Option("--epochs", metavar="N", rich_help_panel=_TRAIN, help="Epochs per cell.")] = 20,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", metavar="N", rich_help_panel=_TRAIN, help="Batch size.")] = 32,
@@ -74,7 +90,8 @@ def compare_command(
 
     Per cell: balanced, head/torso/tail and worst-class accuracy, breadth,
     compute. Results go to --out (resumable); the summary table (mean ± std
-    over seeds) goes to stdout, progress to stderr.
+    over seeds) and, per compute level, the winner with the methods within
+    noise of it go to stdout, progress to stderr.
     """
     if out is None:
         raise typer.BadParameter("give an output folder", param_hint="'--out'")
@@ -93,10 +110,21 @@ def compare_command(
 
         if out.exists() and not out.is_dir():
             fail(f"--out {str(out)!r} is a file; give a folder")
+        if out.is_dir():  # the files written (and resumed from) there: the check every write runs, up front
+            from .._atomic import check_output_path
+
+            for name in ("results.csv", "results.json", "summary.csv"):
+                check_output_path(out / name, param="--out")
         from ..pipelines._compare_methods import expand_methods, parse_method
 
         for m in expand_methods(methods):  # names first: a typo fails before any data is read
             parse_method(m)
+        from ..data._noise import noise_settings
+
+        noise_settings(label_noise, noise_model, duplicates)
+        from ..pipelines._compare_augment import resolve_augment
+
+        resolve_augment(augment, model)
         if dataset is not None:
             from ..data import load_dataset
 
@@ -113,13 +141,21 @@ def compare_command(
         with reporter:
             res = compare(data, methods=methods, fractions=frac_list, seeds=seed_list, model=model, epochs=epochs,
                           batch_size=batch_size, lr=lr, optimizer=optimizer, breadth_threshold=breadth_threshold,
-                          out=out, plot_dir=plot_dir, plots=not no_plots, name=name,
+                          out=out, plot_dir=plot_dir, plots=not no_plots, name=name, label_noise=label_noise,
+                          noise_model=noise_model, duplicates=duplicates, augment=augment, standardize=standardize,
                           callback=reporter.callback if reporter.enabled else None)
     if quiet:
         return
     from rich.table import Table
 
-    t = Table(box=None, pad_edge=False)
+    cfg = res.config
+    if cfg.get("label_noise") or cfg.get("duplicates"):
+        flips = f"label noise {cfg['label_noise']:g} ({cfg['noise_model']})" if cfg.get("label_noise") else ""
+        copies = f"near-duplicates {cfg['duplicates']:g}" if cfg.get("duplicates") else ""
+        training = "training split: " + ", ".join(p for p in (flips, copies) if p)
+    else:
+        training = "clean training split"
+    t = Table(box=None, pad_edge=False, title=f"{cfg['dataset']}: {training}", title_justify="left")
     for col in ("method", "fraction", "balanced acc.", "worst-class acc.", "tail acc.", "breadth", "compute"):
         t.add_column(col, no_wrap=True)
 
@@ -133,4 +169,13 @@ def compare_command(
     if not con.is_terminal:  # piped: do not truncate to 80 columns
         con.width = 200
     con.print(t)
+    con.print("\nWhat to use: the best balanced accuracy per compute level (fraction; 1 = every row every epoch), "
+              "mean ± std over seeds; within noise: difference of means <= the larger std")
+    w = Table(box=None, pad_edge=False)
+    for col in ("fraction", "winner", "balanced acc.", "within noise of it"):
+        w.add_column(col, no_wrap=col != "within noise of it")
+    for v in res.winners():
+        w.add_row(f"{v.fraction:g}", v.method, f"{v.mean:.3f} ± {v.std:.3f}",
+                  ", ".join(f"{m} {a:.3f} ± {sd:.3f}" for m, a, sd in v.within_noise) or "-")
+    con.print(w)
     err.print(f"wrote {', '.join(sorted(res.files.values()))}")

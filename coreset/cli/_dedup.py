@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from .._io import save_selection
+from ._common import check_output, cli_errors, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._options import DebugFlag, JsonFlag, QuietFlag
 from ._progress import ProgressReporter
 
@@ -21,7 +22,8 @@ _IN, _DEDUP, _OUT = "Input", "Near duplicates", "Output"
 def dedup_command(
     input: Annotated[Path, typer.Argument(
         metavar="INPUT", show_default=False,
-        help="Embeddings file: .npy (memory-mapped), .npz, .parquet or .pt.")],
+        help="Embeddings file: .npy (memory-mapped), .npz, .parquet or .pt, or a folder, glob or URI of .npy / "
+             ".parquet shards (one input, in name order).")],
     column: Annotated[Optional[str], typer.Option(
         "--column", metavar="NAME", rich_help_panel=_IN,
         help="Array (.npz), dict key (.pt) or list column (.parquet) holding the embeddings; "
@@ -73,20 +75,30 @@ def dedup_command(
     fmt = check_output(output, format, [("INPUT", input), ("the --labels file", labels)])
     err = stderr_console()
     with cli_errors(debug), logging_to_stderr(err, debug=debug, quiet=quiet):
-        folder = output.parent if str(output.parent) else Path(".")
-        if not folder.is_dir():
-            fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
         reporter = ProgressReporter(err, enabled=not quiet and err.is_terminal)
         t_wall = time.perf_counter()
         with reporter:
             with reporter.stage("read"):
                 t0 = time.perf_counter()
-                from ..data._readers import input_fingerprint, read_embeddings, read_labels
+                from ..data._readers import read_embeddings, read_labels
 
-                X, y = read_embeddings(input, column=column, labels_column=labels_column if labels is None else None)
+                from ..data._shards import input_spec, is_sharded
+
+                shards = None
+                if is_sharded(input_spec(input)):  # a folder, glob or URI of shards: one input, read whole
+                    from ..data._sources import as_source
+                    from ..exceptions import InputFileError
+
+                    shards = as_source(input_spec(input), column)
+                    if labels is None and labels_column is not None:
+                        raise InputFileError(f"{str(input)!r}: --labels-column reads labels from an INPUT file; "
+                                             "for shards give the labels as a file with --labels")
+                    X, y = shards.read_range(0, shards.n_rows), None
+                else:
+                    X, y = read_embeddings(input, column=column,
+                                           labels_column=labels_column if labels is None else None)
                 if labels is not None:
                     y = read_labels(labels, column=labels_column)
-                fingerprint = input_fingerprint(X)
                 t_read = time.perf_counter() - t0
             from ..selectors import DedupSelector
 
@@ -95,11 +107,15 @@ def dedup_command(
             est.fit(X, y, callback=reporter.callback if reporter.enabled else None)
             sel = est.selection_
             timings = {"read": t_read, **{k: v for k, v in sel.meta["timings"].items() if k != "total"}}
-            sel = sel.with_meta(input=input.name, input_fingerprint=fingerprint,
+            from ..data._fingerprint import fingerprint  # recorded by the selector; the same function on X
+
+            sel = sel.with_meta(input=input.name, input_fingerprint=sel.meta.get("input_fingerprint") or fingerprint(X),
                                 timings={**sel.meta["timings"], "read": t_read})
+            if shards is not None and hasattr(shards, "shards_meta"):
+                sel = sel.with_meta(shards=shards.shards_meta())
             with reporter.stage("write"):
                 t0 = time.perf_counter()
-                sel.save(output, format=fmt)
+                save_selection(sel, output, format=fmt, param="--output")
                 timings["write"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_wall
     summary = _summary(sel, X, output, fmt, timings)

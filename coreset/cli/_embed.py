@@ -3,9 +3,11 @@ so ``coreset embed ... && coreset select ...`` is the whole CLI pipeline.
 
 Large inputs are checkpointed: every ``--checkpoint-every`` rows the new rows
 are written (atomically) as one chunk file into ``OUTPUT.partial/``, beside a
-``state.json`` naming the input (a file: size, mtime, sha256 fingerprint; a
-folder: its file names), backbone and options. Re-running the same command resumes after the last chunk; a
-different input or option starts over. The folder is removed once the output
+``state.json`` naming the input (a file: size, mtime, sha256 of sampled bytes;
+a folder: its file names), the backbone (a name; a weights file: the sha256 of
+all its bytes) and options. Re-running the same command resumes after the last
+chunk; a different input, backbone content or option starts over (a warning
+names what changed). The folder is removed once the output
 is written.
 """
 
@@ -21,7 +23,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from ._common import cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._common import check_output_target, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
 from ._options import DebugFlag, JsonFlag, QuietFlag
 from ._progress import ProgressReporter
 
@@ -164,6 +166,11 @@ def read_embed_input(path: Path, column=None, image_size=None):
     if not path.exists():
         raise _err(path, "no such file or folder")
     if path.is_dir():
+        from ..data._hf import embed_input, is_dataset_dict_folder, is_dataset_folder, load_dataset_folder
+
+        if is_dataset_folder(path) or is_dataset_dict_folder(path):  # a Hugging Face save_to_disk folder
+            return embed_input(load_dataset_folder(path), column, image_size=image_size,
+                               err=lambda msg: _err(path, msg))
         return _Images(path, image_size), "images"
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
@@ -177,20 +184,38 @@ def read_embed_input(path: Path, column=None, image_size=None):
                      f"{', '.join(TEXT_SUFFIXES)} (sentences) or {', '.join(TENSOR_SUFFIXES)} (tensors)")
 
 
+def _backbone_key(backbone) -> str:
+    """What the resume state records of the backbone: a name as given, a
+    weights file by the sha256 of all its bytes (its content, not its name:
+    a replaced file must not resume a checkpoint made with the old weights;
+    the same file moved or renamed still does)."""
+    from ..pipelines._backbones import _SCRIPT_SUFFIXES
+
+    name = str(backbone)
+    if name.lower().endswith(_SCRIPT_SUFFIXES) and Path(name).is_file():
+        from ..data._fingerprint import file_sha256
+
+        return "weights " + file_sha256(name)
+    return name
+
+
 def _state_key(input: Path, backbone, column, image_size, normalize, n):
-    from ..data._readers import input_fingerprint
+    from ..data._fingerprint import file_sha256
 
     st = input.stat()
-    if input.is_file():
-        fp = input_fingerprint(input)
+    if input.is_file():  # size, mtime and sampled bytes of the file (it need not hold embeddings)
+        fp = file_sha256(input, sampled=True)
     else:  # a folder: its sorted file names (a file rewritten in place is not noticed)
         import hashlib
 
         names = "\n".join(sorted(f.name for f in input.iterdir()))
+        if (input / "state.json").is_file() and (input / "dataset_info.json").is_file():
+            names += "\n" + (input / "state.json").read_text()  # a Hugging Face dataset: its content hash
         fp = "names:" + hashlib.sha256(names.encode()).hexdigest()
     return {"input": str(input.resolve()), "size": st.st_size if input.is_file() else None,
             "mtime_ns": st.st_mtime_ns if input.is_file() else None, "fingerprint": fp,
-            "backbone": str(backbone), "column": column, "image_size": image_size, "normalize": bool(normalize),
+            "backbone": _backbone_key(backbone), "column": column, "image_size": image_size,
+            "normalize": bool(normalize),
             "n": int(n), "version": 1}
 
 
@@ -206,7 +231,11 @@ def _load_partial(folder: Path, key) -> list:
     except (OSError, ValueError):
         old = None
     if old != key:
-        log.warning("%s belongs to a different input or options; starting over", folder)
+        what = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k)) if isinstance(old, dict) else []
+        what = ["backbone weights (the file's content)" if k == "backbone" and str(key[k]).startswith("weights ")
+                else k for k in what]
+        log.warning("%s was written for a different %s; starting over", folder,
+                    ", ".join(what) or "input or options")
         shutil.rmtree(folder, ignore_errors=True)
         return []
     chunks, row = [], 0
@@ -234,7 +263,7 @@ def _save_chunk(folder: Path, start: int, block):
 def _write_output(output: Path, X, labels):
     from .._io import atomic_write
 
-    with atomic_write(output) as tmp:
+    with atomic_write(output, param="--output") as tmp:
         if output.suffix.lower() == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, X)
@@ -253,7 +282,8 @@ def embed_command(
     input: Annotated[Path, typer.Argument(
         metavar="INPUT", show_default=False,
         help="A folder of images (PNG/JPEG, or .npy arrays), a text file of sentences (.txt one per line, "
-             ".csv or .parquet with --column), or a tensor file (.pt / .npy).")],
+             ".csv or .parquet with --column), a tensor file (.pt / .npy), or a Hugging Face dataset folder "
+             "(save_to_disk; --column names a text, Image or numeric column).")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", metavar="PATH", rich_help_panel=_OUT, show_default=False,
         help="Embeddings file to write (required): .npy or .parquet (column 'embedding').")] = ...,
@@ -294,15 +324,9 @@ def embed_command(
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise typer.BadParameter(f"the output must end in .npy or .parquet; got {output.suffix or 'no suffix'!r}",
                                  param_hint="'--output'")
-    if output.is_dir():
-        raise typer.BadParameter(f"{str(output)!r} is a folder; give a file path", param_hint="'--output'")
-    if output.exists() and input.exists() and output.resolve() == input.resolve():
-        raise typer.BadParameter("the output would overwrite INPUT", param_hint="'--output'")
+    check_output_target(output, [("INPUT", input)], reserve=len(".partial"))  # OUTPUT.partial/ beside it
     err = stderr_console()
     with cli_errors(debug), logging_to_stderr(err, debug=debug, quiet=quiet):
-        folder = output.parent if str(output.parent) else Path(".")
-        if not folder.is_dir():
-            fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
         if output.exists() and not overwrite:
             fail(f"{str(output)!r} already exists; pass --overwrite to replace it")
         if labels_column is not None and output.suffix.lower() != ".parquet":
@@ -378,8 +402,11 @@ def embed_command(
 def _labels(path: Path, column):
     from ..data._readers import read_labels
 
-    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+    from ..data._hf import is_dataset_folder
+
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq") and not is_dataset_folder(path):
         from ..exceptions import ValidationError
 
-        raise ValidationError(f"--labels-column applies to a .csv or .parquet INPUT; got {path.suffix!r}")
+        raise ValidationError(f"--labels-column applies to a .csv or .parquet INPUT or a Hugging Face dataset "
+                              f"folder; got {path.suffix!r}")
     return read_labels(path, column=column)

@@ -14,6 +14,9 @@ from ._common import cli_errors, jsonable, stdout_console
 
 __all__ = ["inspect_command", "describe_index_file"]
 
+#: label suspects listed by ``inspect`` (the count is always shown)
+SUSPECTS_SHOWN = 10
+
 
 def describe_index_file(path, format: str | None = None) -> dict:
     """A JSON-ready description of an index file: format, version, size,
@@ -39,6 +42,8 @@ def describe_index_file(path, format: str | None = None) -> dict:
         "objective": sel.objective,
         "bare_indices": info.format in ("npy", "txt"),
         "has_labels": sel.labels is not None,
+        "n_suspects": None if sel.suspects is None else int(sel.suspects.size),
+        "suspects_head": None if sel.suspects is None else sel.suspects[:SUSPECTS_SHOWN].tolist(),
         "meta": sel.meta,
         "class_histogram": hist,
     }
@@ -98,6 +103,10 @@ def _print(d: dict, top: int) -> None:
         t.add_row("weights", f"sum {d['weights_sum']:.6g}, min {d['weights_min']}, max {d['weights_max']}")
         ov = d["objective"]
         t.add_row("objective", "n/a" if ov != ov else f"{ov:.6g}")
+    if d.get("n_suspects") is not None:
+        head = ", ".join(str(i) for i in d["suspects_head"])
+        more = ", ..." if d["n_suspects"] > len(d["suspects_head"]) else ""
+        t.add_row("label suspects", f"{d['n_suspects']} (not picked)" + (f": {head}{more}" if head else ""))
     meta = dict(d["meta"])
     timings = meta.pop("timings") if isinstance(meta.get("timings"), dict) else None
     for key in sorted(meta, key=str):

@@ -10,9 +10,11 @@ from typing import Optional
 import numpy as np
 import typer
 
+from .._io import save_selection
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import DEBUG_FLAG, JSON_FLAG, QUIET_FLAG, Opt, command, library_params
-from ._common import check_output, cli_errors, fail, jsonable, logging_to_stderr, stderr_console, stdout_console
+from ._common import (check_output, check_output_target, cli_errors, jsonable, logging_to_stderr, stderr_console,
+                      stdout_console)
 from ._progress import ProgressReporter
 
 __all__ = ["select_command", "parse_n_neighbors", "GROUPS"]
@@ -34,6 +36,16 @@ def parse_n_neighbors(value: str):
     except ValueError:
         raise typer.BadParameter(f"expected auto, dense or an integer; got {value!r}",
                                  param_hint="'--n-neighbors'") from None
+
+
+def parse_beta(value: str):
+    """``auto`` -> "auto", a number -> float (its range is checked by the library)."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected auto or a number in [0, 1); got {value!r}", param_hint="'--beta'") from None
 
 
 def _choices(names) -> str:
@@ -59,14 +71,15 @@ P = typer.Option
 INPUT = [
     Opt("input", Optional[Path], None, typer.Argument(
         metavar="INPUT", show_default=False,
-        help="Embeddings file: .npy (memory-mapped), .npz, .parquet or .pt. "
-             "Omit it to run on an embedded dataset (see --dataset).")),
+        help="Embeddings file: .npy (memory-mapped), .npz, .parquet or .pt, a Hugging Face dataset folder "
+             "(save_to_disk) with an embedding column, or a folder, glob or URI of .npy / .parquet shards (one "
+             "input, in name order). Omit it to run on an embedded dataset (see --dataset).")),
     Opt("dataset", Optional[str], None, P(
         "--dataset", metavar="NAME", rich_help_panel=_IN,
         help=f"Embedded dataset to use when INPUT is omitted (default {DEFAULT_DATASET}); see `coreset datasets`.")),
     Opt("column", Optional[str], None, P(
         "--column", metavar="NAME", rich_help_panel=_IN,
-        help="Array (.npz), dict key (.pt) or list column (.parquet) holding the embeddings; "
+        help="Array (.npz), dict key (.pt) or list column (.parquet, dataset folder) holding the embeddings; "
              "needed only when the file holds several.")),
     Opt("labels", Optional[Path], None, P(
         "--labels", metavar="PATH", rich_help_panel=_IN,
@@ -119,6 +132,25 @@ SELECTION = [
     Opt("gamma", Optional[float], None, P(
         "--gamma", metavar="G", rich_help_panel=_SEL,
         help="RBF width of the euclidean metric, exp(-G * distance**2) (default: median heuristic)."), "select"),
+    Opt("score", Optional[str], None, P(
+        "--score", metavar="NAME", rich_help_panel=_SEL, show_default=False,
+        help="Difficulty score of --method ccs: label_consistency (the default with labels), knn_density, "
+             "fl_gain, centroid_distance; or of the score methods (el2n, grand, ...). See docs/ccs.md."), "select"),
+    Opt("beta", Optional[str], None, P(
+        "--beta", metavar="auto|B", rich_help_panel=_SEL, show_default=False,
+        help="--method ccs: share of each class's hardest rows dropped, in [0, 1) (default 0.4), or auto "
+             "(grows with the pruning rate)."), "select"),
+    Opt("n_strata", Optional[int], None, P(
+        "--n-strata", metavar="INT", rich_help_panel=_SEL, show_default=False,
+        help="--method ccs: equal-width difficulty strata, >= 1 (default 50)."), "select"),
+    Opt("label_filter", str, "auto", P(
+        "--label-filter", metavar="NAME", rich_help_panel=_SEL,
+        help="With labels: rows whose label looks wrong cannot be picked (they are still covered): auto, "
+             "probe, knn, cleanlab, or none. See docs/label-noise.md."), "select"),
+    Opt("label_filter_threshold", Optional[float], None, P(
+        "--label-filter-threshold", metavar="T", rich_help_panel=_SEL, show_default=False,
+        help="A row is a label suspect when its label is less than T times as likely as the most likely "
+             "other class, 0 < T <= 1 (default 1)."), "select"),
     Opt("initial_subset", Optional[Path], None, P(
         "--initial-subset", metavar="PATH", rich_help_panel=_SEL, show_default=False,
         help="Warm start: an index file (.npz, .parquet, .npy, .txt) of points to keep first; "
@@ -215,10 +247,16 @@ def select_command(v: dict):
     if input is None and (v["labels"] is not None or v["labels_column"] is not None or v["column"] is not None):
         raise typer.BadParameter("--labels, --labels-column and --column apply to an INPUT file",
                                  param_hint="'--labels'")
-    fmt = check_output(output, v["format"], [("INPUT", input), ("the --labels file", v["labels"])])
+    fmt = check_output(output, v["format"], [("INPUT", input), ("the --labels file", v["labels"]),
+                                             ("--checkpoint", v["checkpoint"])])
+    _check_shards_usage(v)
     params = library_params(v, *GROUPS)
     if "n_neighbors" in params:
         params["n_neighbors"] = parse_n_neighbors(params["n_neighbors"])
+    if params.get("label_filter") in ("none", "None", "off"):
+        params["label_filter"] = None
+    if "beta" in params:
+        params["beta"] = parse_beta(params["beta"])
     if "sample_fraction" in params and v["optimizer"] != "sample":
         raise typer.BadParameter("--sample-fraction applies to --optimizer sample", param_hint="'--sample-fraction'")
     if "epsilon" in params and v["optimizer"] != "stochastic_greedy":
@@ -227,23 +265,21 @@ def select_command(v: dict):
     if objective_params:
         params["objective_params"] = objective_params
     greedi = _greedi_options(v)
+    if greedi is not None and (params.get("label_filter") is not None or "label_filter_threshold" in params):
+        raise typer.BadParameter("--label-filter applies without --partitions (GreeDi selects from every row)",
+                                 param_hint="'--label-filter'")
     if _stream_options(v, params):
         return _select_stream(v, fmt)
 
     err = stderr_console()
     with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
-        folder = output.parent if str(output.parent) else Path(".")
-        if not folder.is_dir():
-            fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
         reporter = ProgressReporter(err, enabled=not v["quiet"] and err.is_terminal)
         t_wall = time.perf_counter()
         with reporter:
             with reporter.stage("read"):
                 t0 = time.perf_counter()
-                X, y, source = _read_input(input, dataset, v["column"], v["labels"], v["labels_column"])
-                from ..data._readers import input_fingerprint
-
-                fingerprint = input_fingerprint(X)
+                X, y, source, rows = _read_input(input, dataset, v["column"], v["labels"], v["labels_column"],
+                                                 whole=greedi is None)
                 if v["initial_subset"] is not None:
                     from .._io import load_selection
 
@@ -253,17 +289,23 @@ def select_command(v: dict):
             import coreset
 
             if greedi is not None:
-                sel = _select_greedi(X, y, input, params, greedi, v["seed"],
+                sel = _select_greedi(rows or X, y, input, params, greedi, v["seed"],
                                      reporter.callback if reporter.enabled else None)
             else:
                 sel = coreset.select(X, y=y, random_state=v["seed"],
                                      callback=reporter.callback if reporter.enabled else None, **params)
             timings = dict(sel.meta.get("timings") or {})
             timings["read"] = t_read
-            sel = sel.with_meta(input=source, input_fingerprint=fingerprint, timings=timings)
+            # the library records the fingerprint of what it was given (X, or the .npy path: the same string)
+            from ..data._fingerprint import fingerprint
+
+            sel = sel.with_meta(input=source, input_fingerprint=sel.meta.get("input_fingerprint") or fingerprint(X),
+                                timings=timings)
+            if rows is not None and hasattr(rows, "shards_meta"):  # shards: each one's path, rows, fingerprint
+                sel = sel.with_meta(shards=sel.meta.get("shards") or rows.shards_meta())
             with reporter.stage("write"):
                 t0 = time.perf_counter()
-                sel.save(output, format=fmt)
+                save_selection(sel, output, format=fmt, param="--output")
                 t_write = time.perf_counter() - t0
         wall = time.perf_counter() - t_wall
 
@@ -272,6 +314,22 @@ def select_command(v: dict):
         typer.echo(json.dumps(jsonable(summary)))
     else:
         _print_summary(summary)
+
+
+def _check_shards_usage(v: dict) -> None:
+    """Usage checks (exit 2) for an INPUT that is a folder, glob or URI of shards."""
+    from ..data._shards import input_spec, is_sharded
+
+    if v["input"] is None or not is_sharded(input_spec(v["input"])):
+        return
+    if v["labels"] is None and v["labels_column"] is not None:
+        raise typer.BadParameter("reads labels from an INPUT file; for a folder, glob or URI of shards give the "
+                                 "labels as a file with --labels", param_hint="'--labels-column'")
+    out = v["output"]
+    if v["input"].is_dir() and out.resolve().parent == v["input"].resolve() and out.suffix.lower() in (
+            ".npy", ".parquet", ".pq"):
+        raise typer.BadParameter(f"{str(out)!r} is inside the shard folder INPUT, where it would be read as a "
+                                 "shard next time; write it elsewhere", param_hint="'--output'")
 
 
 def _greedi_options(v: dict):
@@ -305,12 +363,13 @@ def _select_greedi(X, y, input, params, greedi, seed, callback):
     params = dict(params)
     size = {"n_select": params.pop("n_select", None), "fraction": params.pop("fraction", None)}
     budget = {k: params.pop(k) for k in ("class_budget", "alpha", "min_per_class") if k in params}
+    warm = {"initial_subset": params.pop("initial_subset", None)}  # GreeDi.fit refuses it by name
     inner = make_selector(random_state=seed, n_samples=int(X.shape[0]), **params)
     column = greedi.pop("column")
-    source = input if input is not None and input.suffix.lower() == ".npy" else X
+    source = input if input is not None and input.suffix.lower() == ".npy" and input.is_file() else X
     model = GreeDi(inner, **greedi, random_state=seed, **size, **budget,
-                   column=column if source is input else None)
-    return model.fit(source, y, callback=callback).selection_
+                   column=column if source is input else None)  # a row source (shards) knows its column
+    return model.fit(source, y, callback=callback, **warm).selection_
 
 
 def _stream_options(v: dict, params: dict) -> bool:
@@ -323,6 +382,11 @@ def _stream_options(v: dict, params: dict) -> bool:
         return False
     if v["input"] is None:
         raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet)", param_hint="'--stream'")
+    from ..data._readers import _hf_folder
+
+    if v["input"].is_dir() and _hf_folder(v["input"]):
+        raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet) or a folder of such shards; a "
+                                 "Hugging Face dataset folder is read whole: drop --stream", param_hint="'--stream'")
     if v["n_select"] is None:
         raise typer.BadParameter("--stream needs --n-select (the stream's length is not known up front)",
                                  param_hint="'--n-select'")
@@ -374,19 +438,20 @@ def _select_stream(v: dict, fmt: str) -> None:
 
     err = stderr_console()
     output = v["output"]
+    if v["checkpoint"] is not None:  # the checkpoint is written too: the same check (--output was checked)
+        check_output_target(v["checkpoint"], [("INPUT", v["input"])], param="--checkpoint")
     with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
-        folder = output.parent if str(output.parent) else Path(".")
-        if not folder.is_dir():
-            fail(f"cannot write {str(output)!r}: folder {str(folder)!r} does not exist")
         t_wall = time.perf_counter()
         with _StreamBar(err, not v["quiet"] and err.is_terminal) as bar:
-            sel = coreset.select_stream(v["input"], v["n_select"], objective=v["objective"],
+            from ..data._shards import input_spec
+
+            sel = coreset.select_stream(input_spec(v["input"]), v["n_select"], objective=v["objective"],
                                         chunk_size=v["chunk_size"], reservoir=v["reservoir"],
                                         random_state=v["seed"], checkpoint=v["checkpoint"],
                                         checkpoint_every=v["checkpoint_every"], callback=bar, column=v["column"])
         sel = sel.with_meta(input=v["input"].name)
         t0 = time.perf_counter()
-        sel.save(output, format=fmt)
+        save_selection(sel, output, format=fmt, param="--output")
         t_write = time.perf_counter() - t0
         wall = time.perf_counter() - t_wall
     from types import SimpleNamespace
@@ -399,20 +464,32 @@ def _select_stream(v: dict, fmt: str) -> None:
         _print_summary(summary)
 
 
-def _read_input(input, dataset, column, labels, labels_column):
-    """(X, y, source name) from a file or an embedded dataset."""
+def _read_input(input, dataset, column, labels, labels_column, *, whole=True):
+    """(X, y, source name, row source or None) from a file, shards or an
+    embedded dataset. Shards (a folder, glob or URI) give their row source,
+    and X read whole from it when ``whole`` (else X is the source itself)."""
     if input is None:
         from ..data import load_dataset
 
         ds = load_dataset(dataset or DEFAULT_DATASET, random_state=0)
-        return ds.X, ds.y, f"dataset:{ds.name}"
+        return ds.X, ds.y, f"dataset:{ds.name}", None
     from ..data._readers import read_embeddings, read_labels
+    from ..data._shards import input_spec, is_sharded
+
+    spec = input_spec(input)
+    if is_sharded(spec):
+        from ..data._sources import as_source
+
+        rows = as_source(spec, column)
+        X = rows.read_range(0, rows.n_rows) if whole else rows
+        y = None if labels is None else read_labels(labels, column=labels_column)
+        return X, y, input.name, rows
 
     inner = labels_column if labels is None else None
     X, y = read_embeddings(input, column=column, labels_column=inner)
     if labels is not None:
         y = read_labels(labels, column=labels_column)
-    return X, y, input.name
+    return X, y, input.name, None
 
 
 def _summary(sel, X, y, output: Path, fmt: str, t_read: float, t_write: float, wall: float) -> dict:
@@ -445,10 +522,20 @@ def _summary(sel, X, y, output: Path, fmt: str, t_read: float, t_write: float, w
         "device": meta.get("device"),
         "seed": meta.get("random_state"),
         "weights_sum": float(sel.weights.sum()),
+        "knee": _knee(sel, n),
         "output": str(output),
         "format": fmt,
         "timings": timings,
+        "label_suspects": None if sel.suspects is None else int(sel.suspects.size),
+        "label_filter": (meta.get("label_filter") or {}).get("method"),
     }
+
+
+def _knee(sel, n: int) -> dict:
+    """Where the gain curve bends (docs/report.md): the budget it suggests."""
+    from ..report._knee import knee
+
+    return knee(sel, n_samples=n if n >= max(len(sel), 1) else None)
 
 
 def _print_summary(s: dict) -> None:
@@ -470,8 +557,14 @@ def _print_summary(s: dict) -> None:
     t.add_row("method", f"{method} (metric {s['metric']}, n_neighbors {s['n_neighbors']})")
     if s["class_budget"]:
         t.add_row("class budget", str(s["class_budget"]))
+    if s.get("label_suspects") is not None:
+        t.add_row("label suspects", f"{s['label_suspects']} (not picked; filter {s['label_filter']})")
     ov = s["objective_value"]
     t.add_row("objective", "n/a" if ov is None or ov != ov else f"{ov:.6g}")
+    if s.get("knee") is not None:
+        from ._report import knee_line
+
+        t.add_row("knee", knee_line(s["knee"]))
     t.add_row("backend / device", f"{s['backend']} / {s['device']}")
     t.add_row("seed", str(s["seed"]))
     t.add_row("seconds", "  ".join(f"{k} {v:.3f}" for k, v in s["timings"].items()))

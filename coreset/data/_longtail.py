@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .._validation import check_float, check_int, check_random_state
+from ._noise import apply_noise, check_noise
 
 __all__ = [
     "Dataset", "DatasetInfo", "zipf_class_sizes", "make_zipf", "load_digits_lt", "ZIPF_HARD", "DATASETS",
@@ -33,6 +34,13 @@ class Dataset:
     texts, texts_test : the raw sentences behind ``X`` / ``X_test`` for text
         datasets, else ``None``.
     class_names : a name per label (topic, digit) when there is one, else ``None``.
+    y_clean : (N,) the true training labels when the loader corrupted them
+        (``label_noise`` / ``duplicates``, see ``coreset.data._noise``), else ``None``.
+    flipped, copied : (N,) bool masks: label flipped (``y != y_clean``); row
+        replaced by a near-copy of another row of its class; ``None`` as ``y_clean``.
+    copy_source : (N,) int64 row each copy was made from, -1 for an original.
+    noise : the label-noise / duplicate settings, the confusion map and the
+        counts (empty for a dataset built by hand).
     """
 
     name: str
@@ -45,6 +53,11 @@ class Dataset:
     texts: tuple[str, ...] | None = None
     texts_test: tuple[str, ...] | None = None
     class_names: tuple[str, ...] | None = None
+    y_clean: np.ndarray | None = None
+    flipped: np.ndarray | None = None
+    copied: np.ndarray | None = None
+    copy_source: np.ndarray | None = None
+    noise: dict = field(default_factory=dict)
 
 
 def zipf_class_sizes(n_samples: int, n_classes: int, s: float = 1.1, *, min_size: int = 1) -> np.ndarray:
@@ -80,6 +93,9 @@ def make_zipf(
     random_state=0,
     test_random_state=None,
     dtype=np.float32,
+    label_noise: float = 0.0,
+    noise_model: str = "symmetric",
+    duplicates: float = 0.0,
 ) -> Dataset:
     """Gaussian-mixture embeddings with Zipf class frequencies.
 
@@ -99,7 +115,12 @@ def make_zipf(
     ``n_modes`` -> classes that are unions of scattered blobs, which a linear
     probe cannot carve out. For a fixed ``random_state`` the same underlying
     draws are scaled, so accuracy falls monotonically as overlap grows.
+
+    ``label_noise`` / ``noise_model`` / ``duplicates`` corrupt the training
+    split after it is drawn (the clean draws are unchanged): see
+    ``coreset.data._noise`` and docs/datasets.md.
     """
+    check_noise(label_noise, noise_model, duplicates)
     rng = check_random_state(random_state)
     n_features = check_int(n_features, "n_features", low=1)
     n_modes = check_int(n_modes, "n_modes", low=1)
@@ -124,7 +145,7 @@ def make_zipf(
     if n_test_per_class:
         test_rng = rng if test_random_state is None else check_random_state(test_random_state)
         X_test, y_test = draw(np.full(n_classes, n_test_per_class), test_rng)
-    return Dataset(
+    ds = Dataset(
         "zipf", X, y, X_test, y_test,
         description=f"{n_samples} x {n_features} Gaussian mixture, {n_classes} classes, class share ∝ 1/c^{s}",
         params=dict(n_samples=n_samples, n_features=n_features, n_classes=n_classes, s=s, n_modes=n_modes,
@@ -134,17 +155,23 @@ def make_zipf(
                     test_random_state=None if isinstance(test_random_state, np.random.Generator)
                     else test_random_state),
     )
+    return apply_noise(ds, label_noise=label_noise, noise_model=noise_model, duplicates=duplicates,
+                       random_state=random_state)
 
 
-def load_digits_lt(*, s: float = 1.5, n_test_per_class: int = 40, random_state=0) -> Dataset:
+def load_digits_lt(*, s: float = 1.5, n_test_per_class: int = 40, random_state=0, label_noise: float = 0.0,
+                   noise_model: str = "symmetric", duplicates: float = 0.0) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 x 64, no download) made long-tailed.
 
     ``n_test_per_class`` images of each digit are held out as a balanced test
     split; of the rest, the class ranked r (a seeded order of the 10 digits)
-    keeps a share ∝ 1 / r ** s of the largest class's count.
+    keeps a share ∝ 1 / r ** s of the largest class's count. ``label_noise`` /
+    ``noise_model`` / ``duplicates``: see ``coreset.data._noise`` (copies are
+    made in pixel space and stay in [0, 1]).
     """
     from sklearn.datasets import load_digits
 
+    check_noise(label_noise, noise_model, duplicates)
     rng = check_random_state(random_state)
     s = check_float(s, "s", low=0.0)
     digits = load_digits()
@@ -160,15 +187,18 @@ def load_digits_lt(*, s: float = 1.5, n_test_per_class: int = 40, random_state=0
         train_idx.append(pool[:keep])
     tr = rng.permutation(np.concatenate(train_idx))
     te = np.concatenate(test_idx)
-    return Dataset(
+    ds = Dataset(
         "digits-lt", X_all[tr], y_all[tr], X_all[te], y_all[te],
         description=f"scikit-learn digits (8x8 images, 64 features), long-tailed with share ∝ 1/rank^{s}",
         params=dict(s=s, n_test_per_class=n_test_per_class, random_state=random_state),
     )
+    return apply_noise(ds, label_noise=label_noise, noise_model=noise_model, duplicates=duplicates,
+                       random_state=random_state)
 
 
 class DatasetInfo(NamedTuple):
-    """A registered dataset: ``loader(random_state=0) -> Dataset`` and what
+    """A registered dataset: ``loader(random_state=0, *, label_noise=0.0,
+    noise_model="symmetric", duplicates=0.0) -> Dataset`` and what
     ``coreset datasets`` lists without loading it (checked by the tests)."""
 
     loader: Callable[..., Dataset]
@@ -180,26 +210,30 @@ class DatasetInfo(NamedTuple):
     imbalance: float  # largest / smallest training class
 
 
-def _zipf(random_state=0):
+def _zipf(random_state=0, **noise):
     # the test split is drawn after the training data: the training data is make_zipf()'s, unchanged
-    return make_zipf(random_state=random_state, n_test_per_class=10)
+    return make_zipf(random_state=random_state, n_test_per_class=10, **noise)
 
 
-def _zipf_hard(random_state=0, test_random_state=None):
-    d = make_zipf(**ZIPF_HARD, random_state=random_state, test_random_state=test_random_state)
+def _zipf_hard(random_state=0, test_random_state=None, **noise):
+    d = make_zipf(**ZIPF_HARD, random_state=random_state, test_random_state=test_random_state, **noise)
     return replace(d, name="zipf_hard")
 
 
-def _mnist1d_lt(random_state=0):
+def _digits_lt(random_state=0, **noise):
+    return load_digits_lt(random_state=random_state, **noise)
+
+
+def _mnist1d_lt(random_state=0, **noise):
     from ._mnist1d import load_mnist1d_lt
 
-    return load_mnist1d_lt(random_state=random_state)
+    return load_mnist1d_lt(random_state=random_state, **noise)
 
 
-def _text_lt(random_state=0):
+def _text_lt(random_state=0, **noise):
     from ._text import load_text_lt
 
-    return load_text_lt(random_state=random_state)
+    return load_text_lt(random_state=random_state, **noise)
 
 
 #: the registered hard Gaussian-mixture setting (see docs/datasets.md for its
@@ -218,7 +252,7 @@ DATASETS: dict[str, DatasetInfo] = {
                         10_000, 5_000, 500, 64, _sizes(10_000, 500, 1.1)),
     "zipf_hard": DatasetInfo(_zipf_hard, "Gaussian mixture, 4 scattered modes per class, overlapping; Zipf(1.1)",
                              20_000, 5_000, 100, 64, _sizes(20_000, 100, 1.1)),
-    "digits-lt": DatasetInfo(lambda random_state=0: load_digits_lt(random_state=random_state),
+    "digits-lt": DatasetInfo(_digits_lt,
                              "scikit-learn 8x8 digits, long-tailed (share ∝ 1/rank^1.5)",
                              280, 400, 10, 64, 141 / 4),  # seed 0 (counts vary with the seed)
     "mnist1d_lt": DatasetInfo(_mnist1d_lt, "MNIST-1D signals (Greydanus 2020), generated, Zipf(2.0)",
@@ -228,10 +262,17 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-def load_dataset(name: str, *, random_state=0) -> Dataset:
-    """Load a registered dataset by name (see ``DATASETS``)."""
+def load_dataset(name: str, *, random_state=0, label_noise: float = 0.0, noise_model: str = "symmetric",
+                 duplicates: float = 0.0) -> Dataset:
+    """Load a registered dataset by name (see ``DATASETS``), its training
+    split optionally corrupted by ``label_noise`` (share of labels flipped,
+    ``noise_model`` "symmetric" or "confusable") and ``duplicates`` (share of
+    rows replaced by near-copies), seeded by ``random_state``; the test split
+    stays clean (``coreset.data._noise``, docs/datasets.md)."""
     from ..exceptions import UnknownNameError
 
     if name not in DATASETS:
         raise UnknownNameError("dataset", name, DATASETS)
-    return DATASETS[name].loader(random_state=random_state)
+    check_noise(label_noise, noise_model, duplicates)  # before any (slow) loading
+    return DATASETS[name].loader(random_state=random_state, label_noise=label_noise, noise_model=noise_model,
+                                 duplicates=duplicates)

@@ -154,13 +154,18 @@ def make_mnist1d(y, *, random_state=0, padding=(36, 60), scale_coeff: float = 0.
 
 
 def load_mnist1d_lt(n_samples: int = 6000, *, s: float = 2.0, n_test_per_class: int = 200, random_state=0,
+                    label_noise: float = 0.0, noise_model: str = "symmetric", duplicates: float = 0.0,
                     **transform):
     """Long-tailed MNIST-1D: digit c (0 = head, 9 = tail) has
     ``zipf_class_sizes(n_samples, 10, s)[c]`` training signals; the test split
     has ``n_test_per_class`` of every digit. ``transform`` overrides
-    :data:`MNIST1D_DEFAULTS` (see :func:`make_mnist1d`)."""
+    :data:`MNIST1D_DEFAULTS` (see :func:`make_mnist1d`). ``label_noise`` /
+    ``noise_model`` / ``duplicates`` corrupt the training split (copies are
+    made on the 40-point signals): see ``coreset.data._noise``."""
     from ._longtail import Dataset, zipf_class_sizes
+    from ._noise import apply_noise, check_noise
 
+    check_noise(label_noise, noise_model, duplicates)
     n_test_per_class = check_int(n_test_per_class, "n_test_per_class", low=0)
     unknown = set(transform) - set(MNIST1D_DEFAULTS)
     if unknown:
@@ -174,9 +179,11 @@ def load_mnist1d_lt(n_samples: int = 6000, *, s: float = 2.0, n_test_per_class: 
     y_test = np.repeat(np.arange(10, dtype=np.int64), n_test_per_class)
     X = make_mnist1d(y, random_state=rng, **knobs)
     X_test = make_mnist1d(y_test, random_state=rng, **knobs) if n_test_per_class else None
-    return Dataset(
+    ds = Dataset(
         "mnist1d_lt", X, y, X_test, y_test if n_test_per_class else None,
         description=f"MNIST-1D signals (40 points), 10 digits, share ∝ 1/c^{s}",
         params=dict(n_samples=n_samples, s=s, n_test_per_class=n_test_per_class, random_state=seed, **knobs),
         class_names=tuple(str(d) for d in range(10)),
     )
+    return apply_noise(ds, label_noise=label_noise, noise_model=noise_model, duplicates=duplicates,
+                       random_state=random_state)

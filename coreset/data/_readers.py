@@ -1,5 +1,5 @@
 """Embeddings and labels from files: ``.npy`` (memory-mapped), ``.npz``,
-``.parquet`` and ``.pt``. Every problem with a file raises an
+``.parquet``, ``.pt`` and Hugging Face ``save_to_disk`` folders (``._hf``). Every problem with a file raises an
 :class:`~coreset.exceptions.InputFileError` that names the path and what is
 wrong; nothing is ever unpickled.
 
@@ -10,9 +10,7 @@ non-empty) is checked once by the selection entry point.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -21,7 +19,8 @@ import numpy as np
 from .._validation import check_labels
 from ..exceptions import BackendUnavailableError, InputFileError, ValidationError
 
-__all__ = ["EMBEDDING_FORMATS", "LABEL_FORMATS", "read_embeddings", "read_labels", "input_fingerprint"]
+# the input fingerprint lives in ._fingerprint (coreset.data.input_fingerprint)
+__all__ = ["EMBEDDING_FORMATS", "LABEL_FORMATS", "read_embeddings", "read_labels"]
 
 #: suffixes :func:`read_embeddings` understands
 EMBEDDING_FORMATS = (".npy", ".npz", ".parquet", ".pq", ".pt", ".pth")
@@ -63,6 +62,13 @@ def _check_file(path, kinds: tuple[str, ...], what: str) -> tuple[Path, str, byt
     return p, suffix, head
 
 
+def _hf_folder(path) -> bool:
+    """A Hugging Face ``save_to_disk`` folder (Dataset or DatasetDict), read by ``._hf``."""
+    from ._hf import is_dataset_dict_folder, is_dataset_folder
+
+    return is_dataset_folder(path) or is_dataset_dict_folder(path)
+
+
 def _pick(p: Path, names: list[str], key: str | None, exclude: str | None, what: str, flag: str) -> str:
     """The one name among ``names`` to read: ``key`` when given, else the only
     one left after removing ``exclude``."""
@@ -91,8 +97,10 @@ def read_embeddings(path, *, key: str | None = None, column: str | None = None,
     path : str or PathLike
         ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one named array),
         ``.parquet`` (a list / fixed-size-list column of numbers, one row per
-        point) or ``.pt`` / ``.pth`` (a tensor, or a dict of tensors), loaded
-        with ``torch.load(weights_only=True)``.
+        point), ``.pt`` / ``.pth`` (a tensor, or a dict of tensors), loaded
+        with ``torch.load(weights_only=True)``, or a Hugging Face dataset
+        folder written by ``Dataset.save_to_disk`` (an embedding list column;
+        needs the ``datasets`` package).
     key, column : str, optional
         Which array (``.npz``), dict entry (``.pt``) or column (``.parquet``)
         holds the embeddings; the two names are synonyms. Needed only when the
@@ -111,6 +119,10 @@ def read_embeddings(path, *, key: str | None = None, column: str | None = None,
     if key is not None and column is not None and key != column:
         raise InputFileError(f"key={key!r} and column={column!r} name different arrays; give one")
     name = key if key is not None else column
+    if _hf_folder(path):
+        from ._hf import read_dataset_folder
+
+        return read_dataset_folder(path, name, labels_column)
     p, suffix, head = _check_file(path, EMBEDDING_FORMATS, "embeddings")
     if suffix == ".npy":
         if labels_column is not None:
@@ -225,7 +237,12 @@ def _read_parquet(p: Path, head: bytes, name, labels_column):
         table = pq.read_table(p, columns=wanted)
     except Exception as exc:
         raise _err(p, f"corrupt or truncated parquet file ({type(exc).__name__}: {exc})") from None
-    X = _list_column_to_matrix(p, pa, pc, table.column(name), name)
+    try:
+        groups = pq.ParquetFile(p).metadata
+        starts = np.cumsum([0] + [groups.row_group(i).num_rows for i in range(groups.num_row_groups)])
+    except Exception:  # the table was read: the metadata only names row groups in messages
+        starts = None
+    X = _list_column_to_matrix(p, pa, pc, table.column(name), name, starts)
     y = None
     if labels_column is not None:
         lab = table.column(labels_column)
@@ -237,8 +254,10 @@ def _read_parquet(p: Path, head: bytes, name, labels_column):
     return X, y
 
 
-def _list_column_to_matrix(p: Path, pa, pc, col, name: str) -> np.ndarray:
-    """A list column of n rows of d numbers -> an (n, d) array, without Python loops."""
+def _list_column_to_matrix(p: Path, pa, pc, col, name: str, group_starts=None) -> np.ndarray:
+    """A list column of n rows of d numbers -> an (n, d) array, without Python loops.
+    ``group_starts`` (the first row of each row group, then the row count) lets
+    a width error name the row group."""
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     n = len(arr)
     if arr.null_count:
@@ -251,8 +270,15 @@ def _list_column_to_matrix(p: Path, pa, pc, col, name: str) -> np.ndarray:
         lengths = pc.list_value_length(arr)
         lo, hi = pc.min_max(lengths).values()
         if lo.as_py() != hi.as_py():
-            raise _err(p, f"column {name!r} holds rows of different lengths ({lo.as_py()} to {hi.as_py()}); "
-                          "every embedding must have the same dimension")
+            d0 = lengths[0].as_py()
+            i = pc.index(pc.not_equal(lengths, d0), True).as_py()
+            where = f"row {i}"
+            if group_starts is not None and len(group_starts) > 1:
+                g = int(np.searchsorted(group_starts, i, side="right")) - 1
+                where = f"row group {g} (row {i})"
+            raise _err(p, f"column {name!r} holds rows of different lengths ({lo.as_py()} to {hi.as_py()}): "
+                          f"{where} has {lengths[i].as_py()} numbers, row 0 has {d0}; every embedding must have "
+                          "the same dimension")
         d = lo.as_py()
     values = arr.flatten()
     vt = values.type
@@ -368,6 +394,10 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
     ``select(y=...)``: whole-number floats (``1.0``) become int64; fractional,
     NaN or missing labels and non-1-D arrays are refused.
     """
+    if _hf_folder(path):
+        from ._hf import read_dataset_folder
+
+        return read_dataset_folder(path, None, column, labels_only=True)[1]
     p, suffix, head = _check_file(path, LABEL_FORMATS, "labels")
     if suffix == ".npy":
         if column is not None:
@@ -425,53 +455,3 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
     except ValueError:
         return np.array(values, dtype=str)
     return _clean_labels(p, floats)
-
-
-# ---------------------------------------------------------------- fingerprint
-
-_CHUNK = 1 << 20  # bytes hashed from each end
-
-
-def input_fingerprint(source) -> str:
-    """A cheap fingerprint of an input: ``"sha256:<hex>"``.
-
-    For an array (numpy, memmap, torch tensor): sha256 over its shape, dtype
-    and the first and last MiB of its row-major bytes (so a large memory-mapped
-    file is not read whole). For a path: sha256 over the file size and its
-    first and last MiB (the whole file when it is at most 2 MiB). Equal data
-    give equal fingerprints; a change in the middle of a large input may not.
-    """
-    h = hashlib.sha256()
-    if isinstance(source, (str, os.PathLike)):
-        p = Path(source)
-        try:
-            size = p.stat().st_size
-            h.update(f"file:{size}:".encode())
-            with open(p, "rb") as fh:
-                if size <= 2 * _CHUNK:
-                    h.update(fh.read())
-                else:
-                    h.update(fh.read(_CHUNK))
-                    fh.seek(size - _CHUNK)
-                    h.update(fh.read(_CHUNK))
-        except OSError as exc:
-            raise _err(p, f"cannot be read ({exc.strerror or exc})") from None
-        return "sha256:" + h.hexdigest()
-    if type(source).__module__.startswith("torch") and hasattr(source, "detach"):
-        source = source.detach().cpu().numpy()
-    arr = source if isinstance(source, np.ndarray) else np.asarray(source)
-    if arr.dtype == object:
-        raise InputFileError("cannot fingerprint an array of Python objects")
-    h.update(f"array:{arr.shape}:{arr.dtype.str}:".encode())
-    k = max(_CHUNK // max(arr.dtype.itemsize, 1), 1)  # elements hashed from each end
-    if arr.size <= 2 * k:
-        h.update(np.ascontiguousarray(arr).tobytes())
-    elif arr.ndim == 1:
-        h.update(np.ascontiguousarray(arr[:k]).tobytes())
-        h.update(np.ascontiguousarray(arr[-k:]).tobytes())
-    else:  # the first and last k elements in row-major order, touching only the rows that hold them
-        row = int(np.prod(arr.shape[1:]))
-        r = -(-k // row)
-        h.update(np.ascontiguousarray(arr[:r]).reshape(-1)[:k].tobytes())
-        h.update(np.ascontiguousarray(arr[-r:]).reshape(-1)[-k:].tobytes())
-    return "sha256:" + h.hexdigest()

@@ -213,17 +213,24 @@ def _cached_embeddings(texts, key: dict, folder: Path | None) -> np.ndarray:
 
 
 def load_text_lt(n_samples: int = 4000, *, n_classes: int = 14, s: float = 1.5, n_test_per_class: int = 50,
-                 mix: float = 0.3, generic: float = 0.15, random_state=0, cache: str | os.PathLike | None = None):
+                 mix: float = 0.3, generic: float = 0.15, random_state=0, cache: str | os.PathLike | None = None,
+                 label_noise: float = 0.0, noise_model: str = "symmetric", duplicates: float = 0.0):
     """Long-tailed topic sentences embedded with MiniLM (384-d).
 
     Train: ``n_samples`` sentences, topic c (c = 0..n_classes-1, ``TEXT_TOPICS``
     order) with ``zipf_class_sizes(n_samples, n_classes, s)[c]`` of them;
     test: ``n_test_per_class`` per topic. ``Dataset.texts`` / ``texts_test``
     hold the sentences, ``class_names`` the topics. ``cache`` overrides the
-    cache folder.
+    cache folder. ``label_noise`` / ``noise_model`` / ``duplicates`` corrupt
+    the training split after embedding (the cache holds the clean sentences'
+    embeddings): a near-copy is the source's embedding plus 5% noise,
+    renormalised, and its sentence the source's sentence verbatim (see
+    ``coreset.data._noise``).
     """
     from ._longtail import Dataset, zipf_class_sizes
+    from ._noise import apply_noise, check_noise
 
+    check_noise(label_noise, noise_model, duplicates)
     n_classes = check_int(n_classes, "n_classes", low=2, high=len(TEXT_TOPICS))
     n_test_per_class = check_int(n_test_per_class, "n_test_per_class", low=0)
     seed = random_state if isinstance(random_state, (int, np.integer)) else None
@@ -240,10 +247,12 @@ def load_text_lt(n_samples: int = 4000, *, n_classes: int = 14, s: float = 1.5, 
     else:
         X_all = _cached_embeddings(texts + texts_test, {**params, "model": _model_id()}, cache)
     X, X_test = X_all[: len(texts)], X_all[len(texts):]
-    return Dataset(
+    ds = Dataset(
         "text_lt", X, y, X_test if n_test_per_class else None, y_test if n_test_per_class else None,
         description=f"{n_samples} topic sentences, {n_classes} topics (confusable pairs), share ∝ 1/c^{s}, "
                     "MiniLM 384-d",
         params=params, texts=tuple(texts), texts_test=tuple(texts_test),
         class_names=tuple(list(TEXT_TOPICS)[:n_classes]),
     )
+    return apply_noise(ds, label_noise=label_noise, noise_model=noise_model, duplicates=duplicates,
+                       random_state=random_state)

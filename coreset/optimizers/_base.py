@@ -2,7 +2,7 @@
 ``costs`` / ``budget``; the warm start; output buffers and progress.
 
 ``Optimizer.maximize(f, n_select, *, rng=None, initial=None, costs=None,
-budget=None, callback=None) -> (indices, gains)``:
+budget=None, callback=None, candidates=None) -> (indices, gains)``:
 
 * ``f`` is any :class:`~coreset.objectives.Objective`; a bound
   :class:`~coreset.objectives.KernelObjective` runs in the compiled loops
@@ -12,6 +12,9 @@ budget=None, callback=None) -> (indices, gains)``:
 * ``initial`` (warm start): these elements are added to ``f`` first, in the
   given order, and never picked again; gains are counted from there. The
   budget, if any, covers the new picks only.
+* ``candidates`` (indices): only these may be picked; the others still count
+  in the objective (a restriction of the ground set's *candidates*, not of
+  what must be covered).
 * ``costs`` (one positive cost per element) and ``budget``: the greedy rule
   becomes gain / cost among the elements that still fit (the cost-benefit
   greedy of knapsack-constrained submodular maximisation).
@@ -19,14 +22,18 @@ budget=None, callback=None) -> (indices, gains)``:
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
+from .._pace import Pacer
 from .._validation import check_float, check_int
 from ..exceptions import ValidationError
 
 __all__ = ["Optimizer", "Run"]
+
+log = logging.getLogger(__name__)
 
 
 def _check_costs(costs, budget, n):
@@ -61,6 +68,21 @@ def check_initial(initial, n) -> np.ndarray:
     return a
 
 
+def check_candidates(candidates, n) -> np.ndarray | None:
+    """``candidates`` (indices in [0, n)) as a mask over the ``n`` elements; None stays None."""
+    if candidates is None:
+        return None
+    a = np.asarray(candidates)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+        raise ValidationError(f"candidates must be a 1-D array of integer indices; got dtype {a.dtype}, shape {a.shape}")
+    if a.size and (a.min() < 0 or a.max() >= n):
+        bad = a[(a < 0) | (a >= n)][0]
+        raise ValidationError(f"candidates must be in [0, {n - 1}]; got {int(bad)}")
+    mask = np.zeros(n, bool)
+    mask[a] = True
+    return mask
+
+
 def is_kernel(f) -> bool:
     from ..objectives._base import KernelObjective
 
@@ -70,11 +92,14 @@ def is_kernel(f) -> bool:
 class Run:
     """One maximisation's validated settings and outputs."""
 
-    def __init__(self, f, n_select, initial, costs, budget, callback):
+    def __init__(self, f, n_select, initial, costs, budget, callback, candidates=None):
         self.f = f
         self.n = n = int(f.n)
         self.initial = check_initial(initial, n)
-        room = n - self.initial.size
+        #: elements that may be picked (None: all); the others still count in the objective
+        self.allowed = check_candidates(candidates, n)
+        room = n - self.initial.size if self.allowed is None else \
+            int(self.allowed.sum() - self.allowed[self.initial].sum())
         self.n_select = check_int(n_select, "n_select", low=0 if self.initial.size else 1, high=room)
         self.costs, self.use_costs, self.budget = _check_costs(costs, budget, n)
         self.out_idx = np.empty(self.n_select, np.int64)
@@ -82,6 +107,7 @@ class Run:
         self.n_out = 0
         self.callback = callback
         self.chunk = max(1, self.n_select // 50)
+        self.pacer = Pacer()
         self.kernel = is_kernel(f)
         self.initial_gains = np.empty(self.initial.size, np.float64)
         for t, j in enumerate(self.initial):  # the warm start, gains counted in its order
@@ -92,15 +118,17 @@ class Run:
         else:
             self.remaining = np.ones(n, bool)
             self.remaining[self.initial] = False
-
-    def steps_left(self) -> int:
-        return min(self.chunk, self.n_select - self.n_out)
+        if self.allowed is not None:
+            self.remaining = self.remaining & self.allowed
 
     def call_steps(self) -> int:
-        """Picks for the next compiled call of a deterministic loop: a chunk
-        when a callback wants progress, else all that are left (one call; the
-        same picks either way, the state carries over)."""
-        return self.steps_left() if self.callback else self.n_select - self.n_out
+        """Picks for the next compiled call of a loop: as many as take about
+        ``CALL_SECONDS`` (``coreset._pace``: Python regains control between
+        calls, so Ctrl-C stops a long run within a fraction of a second), and
+        at most a chunk (1/50 of the run) when a callback wants progress. The
+        picks do not depend on the split: the loops carry their state over."""
+        steps = min(self.pacer.next(), self.n_select - self.n_out)
+        return min(steps, self.chunk) if self.callback else steps
 
     def report(self, force=False):
         if self.callback and (force or self.n_out % self.chunk == 0):
@@ -131,14 +159,19 @@ class Optimizer:
     #: supports costs= / budget= (knapsack)
     supports_costs = True
 
-    def maximize(self, f, n_select, *, rng=None, initial=None, costs=None, budget=None, callback=None):
-        """Add ``n_select`` elements to ``f`` greedily; ``(indices, gains)``."""
-        run = Run(f, n_select, initial, costs, budget, callback)
+    def maximize(self, f, n_select, *, rng=None, initial=None, costs=None, budget=None, callback=None,
+                 candidates=None):
+        """Add ``n_select`` elements to ``f`` greedily; ``(indices, gains)``.
+        ``candidates`` (indices): only these may be picked; every element still
+        counts in the objective (the label filter's suspects, for instance)."""
+        run = Run(f, n_select, initial, costs, budget, callback, candidates)
         #: the marginal gains of the ``initial`` elements as they were added
         self.warm_start_gains_ = run.initial_gains
         if run.n_select == 0:
             return run.result()
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        log.info("%s: %d picks among %d elements (%s)", self.name or type(self).__name__, run.n_select, run.n,
+                 "compiled" if run.kernel else "python")
         (self._kernel if run.kernel else self._python)(run, rng)
         run.report(force=True)
         return run.result()

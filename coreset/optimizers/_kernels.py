@@ -341,16 +341,18 @@ def naive_steps(state, cands, costs, use_costs, budget_left, max_steps, out_idx,
 
 
 @njit(cache=True, nogil=True)
-def stochastic_steps(state, pool, pool_size, sample_size, seed, costs, use_costs, budget_left,
+def stochastic_steps(state, pool, pool_size, sample_size, seeds, costs, use_costs, budget_left,
                      max_steps, out_idx, out_gain, n_out):
     """Stochastic greedy (Mirzasoleiman et al. 2015): each step evaluates a
     uniform sample (without replacement) of ``sample_size`` remaining
     candidates and takes the best (by gain / cost under a budget; candidates
     that no longer fit leave the pool for good). ``pool[:pool_size]`` holds the
-    remaining candidates; a partial Fisher-Yates shuffle draws the sample."""
-    np.random.seed(seed)
+    remaining candidates; a partial Fisher-Yates shuffle draws the sample.
+    Pick ``t`` draws from ``seeds[t]``: the picks do not depend on how the
+    run is split into calls."""
     steps = 0
     while steps < max_steps and pool_size > 0:
+        np.random.seed(seeds[n_out])
         s = min(sample_size, pool_size)
         best_pos = -1
         best_key = -1.0

@@ -85,7 +85,10 @@ class LazyGreedy(Optimizer):
     def _kernel(self, run, rng, cands=None):
         from ._kernels import BUCKET_SLACK, bucket_init, bucket_steps, lazy_steps, tree_from_keys, tree_init
 
-        cands = np.arange(run.n, dtype=np.int64) if cands is None else np.sort(cands)
+        if cands is None:  # every element (a restriction to candidates: only the remaining ones)
+            cands = np.arange(run.n, dtype=np.int64) if run.allowed is None else np.flatnonzero(run.remaining)
+        else:
+            cands = np.sort(cands)
         width = gain_threads(run.f)
         if width:
             return self._batched(run, cands, width)

@@ -173,24 +173,49 @@ def _njit():
 _kernels = {}
 
 
-def sieve_chunk(*args):
-    """Run the sieve over the rows of one chunk (see :func:`_sieve_chunk_py`)."""
+def sieve_chunk(nbr, sims, rows, start, *state):
+    """Run the sieve over the rows ``start..`` of one chunk (see
+    :func:`_sieve_chunk_py`; ``state`` is its arguments after ``start``), in
+    compiled calls of about ``CALL_SECONDS`` each (``coreset._pace``: Ctrl-C
+    raises between them; the same result). Returns the first row not
+    processed: the chunk's length, or earlier when the pool is full."""
+    from .._pace import Pacer
+
     fn = _kernels.get("sieve")
     if fn is None:
         fn = _kernels["sieve"] = _njit()(_sieve_chunk_py)
-    return fn(*args)
+    c = nbr.shape[0]
+    pacer = Pacer(first=64)
+    t = start
+    while t < c:
+        stop = min(c, t + pacer.next())
+        t = fn(nbr, sims, rows, t, stop, *state)
+        if t < stop:
+            break  # the pool is full
+    return t
 
 
-def greedy_sparse(*args):
+def greedy_sparse(nbr, sims, cands, k, r, out, out_gain):
+    """Naive greedy over pool slots ``cands`` (see :func:`_greedy_sparse_py`),
+    in compiled calls of about ``CALL_SECONDS`` each (``coreset._pace``).
+    Returns the number of picks written to ``out`` / ``out_gain``."""
+    from .._pace import Pacer
+
     fn = _kernels.get("greedy")
     if fn is None:
         fn = _kernels["greedy"] = _njit()(_greedy_sparse_py)
-    return fn(*args)
+    cur = np.zeros(r, np.float64)
+    used = np.zeros(cands.shape[0], np.bool_)
+    pacer = Pacer()
+    n_out, done = 0, False
+    while not done:
+        n_out, done = fn(nbr, sims, cands, k, cur, used, n_out, pacer.next(), out, out_gain)
+    return n_out
 
 
-def _sieve_chunk_py(nbr, sims, rows, start, k, eps, scal, cur, size, members, val, expo,
+def _sieve_chunk_py(nbr, sims, rows, start, stop, k, eps, scal, cur, size, members, val, expo,
                     pool_row, pool_nbr, pool_sim, pool_n, pool_slot_of_row):
-    """Feed rows ``start..`` of a chunk to the sieves.
+    """Feed rows ``start..stop`` of a chunk to the sieves.
 
     ``nbr``/``sims`` (c x m): each row's reservoir neighbours and similarities;
     ``rows`` its global row numbers. Sieve state: ``scal = [Delta, LB]``,
@@ -198,16 +223,15 @@ def _sieve_chunk_py(nbr, sims, rows, start, k, eps, scal, cur, size, members, va
     ``val``, ``expo`` (threshold exponent per slot, EMPTY when unused).
     Pool: rows some sieve accepted (or among the first ``k``), with their
     neighbour lists; ``pool_n[0]`` used. ``pool_slot_of_row[t]`` gets the pool
-    slot of chunk row t (or -1). Returns the first row not processed: the
-    chunk's length, or earlier when the pool is full.
+    slot of chunk row t (or -1). Returns the first row not processed:
+    ``stop``, or earlier when the pool is full.
     """
     T = cur.shape[0]
     r = cur.shape[1]
     m = nbr.shape[1]
-    c = nbr.shape[0]
     base = np.log1p(eps)
     cap = pool_row.shape[0]
-    for t in range(start, c):
+    for t in range(start, stop):
         if pool_n[0] >= cap:
             return t
         single = 0.0
@@ -268,18 +292,18 @@ def _sieve_chunk_py(nbr, sims, rows, start, k, eps, scal, cur, size, members, va
                     if val[q] > scal[1]:
                         scal[1] = val[q]
         pool_slot_of_row[t] = slot_here
-    return c
+    return stop
 
 
-def _greedy_sparse_py(nbr, sims, cands, k, r, out, out_gain):
-    """Naive greedy over pool slots ``cands`` (ordered: ties to the earlier),
-    facility location on their neighbour lists over ``r`` reservoir rows.
-    Returns the number of picks."""
-    cur = np.zeros(r, np.float64)
-    used = np.zeros(cands.shape[0], np.bool_)
+def _greedy_sparse_py(nbr, sims, cands, k, cur, used, n_out, max_steps, out, out_gain):
+    """Up to ``max_steps`` picks of naive greedy over pool slots ``cands``
+    (ordered: ties to the earlier), facility location on their neighbour lists
+    over the reservoir rows' coverage ``cur``; ``used`` marks the slots picked,
+    ``n_out`` the picks written so far. Returns ``(n_out, finished)``."""
     m = nbr.shape[1]
-    n_out = 0
-    for step in range(k):
+    for step in range(max_steps):
+        if n_out >= k:
+            break
         best = -1.0
         bt = -1
         for t in range(cands.shape[0]):
@@ -295,7 +319,7 @@ def _greedy_sparse_py(nbr, sims, cands, k, r, out, out_gain):
                 best = g
                 bt = t
         if bt < 0:
-            break
+            return n_out, True
         used[bt] = True
         j = cands[bt]
         for p in range(m):
@@ -305,4 +329,4 @@ def _greedy_sparse_py(nbr, sims, cands, k, r, out, out_gain):
         out[n_out] = j
         out_gain[n_out] = best
         n_out += 1
-    return n_out
+    return n_out, n_out >= k

@@ -35,12 +35,12 @@ class StochasticGreedy(Optimizer):
         s = self.sample_size(int(run.remaining.sum()), run.n_select)
         pool = np.flatnonzero(run.remaining).astype(np.int64)
         pool_size = pool.shape[0]
+        seeds = rng.integers(0, 2**31 - 1, size=run.n_select)  # one per pick
         while run.n_out < run.n_select and pool_size > 0:
-            seed = int(rng.integers(0, 2**31 - 1))
             before = run.n_out
             pool_size, run.budget, run.n_out = stochastic_steps(
-                run.f.state, pool, pool_size, s, seed, run.costs, run.use_costs, run.budget,
-                run.steps_left(), run.out_idx, run.out_gain, run.n_out)
+                run.f.state, pool, pool_size, s, seeds, run.costs, run.use_costs, run.budget,
+                run.call_steps(), run.out_idx, run.out_gain, run.n_out)
             run.report(force=True)
             if run.n_out == before:
                 break

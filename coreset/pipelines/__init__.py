@@ -17,8 +17,11 @@ _EXPORTS = {
     "train": "_train", "evaluate": "_train", "TrainResult": "_train", "EvalResult": "_train",
     # adaptive reselection (_adaptive.py), dynamic pruning (_pruning.py)
     "AdaptiveReselection": "_adaptive", "gradient_proxies": "_adaptive", "DynamicPruning": "_pruning",
+    # per-epoch resampling within class quotas (_resample.py), prior-matched losses (_train.py)
+    "ResampleSchedule": "_resample", "LogitAdjustedLoss": "_train",
     # augmentation (_augment.py), transfer learning (_transfer.py)
     "ImageAugment": "_augment", "GaussianNoise": "_augment", "Mixup": "_augment", "AugmentPolicy": "_augment",
+    "SignalAugment": "_augment",
     "embed": "_transfer", "linear_probe": "_transfer", "fine_tune": "_transfer", "LinearProbe": "_transfer",
     "load_backbone": "_backbones", "BACKBONES": "_backbones", "TextBackbone": "_backbones",
     # scores from a preliminary model (_scoring.py)

@@ -11,6 +11,8 @@ left as it was).
   colour jitter (brightness/contrast; saturation/hue for 3 channels),
   cutout (``RandomErasing``), on ``(B, C, H, W)`` float images.
 * :class:`GaussianNoise`: ``x + std * N(0, 1)`` for embedding inputs.
+* :class:`SignalAugment`: 1-D signals circularly shifted by up to
+  ``max_shift`` positions, plus Gaussian noise (MNIST-1D).
 * :class:`Mixup` (Zhang et al. 2018): ``lam * x + (1 - lam) * x[perm]`` with
   one ``lam ~ Beta(alpha, alpha)`` per batch, labels mixed with the same ``lam``.
 
@@ -30,7 +32,7 @@ from .._validation import check_float, check_int
 from ..exceptions import BackendUnavailableError, ValidationError
 from ._hooks import require_torch
 
-__all__ = ["ImageAugment", "GaussianNoise", "Mixup", "AugmentPolicy", "AUGMENT_MODES"]
+__all__ = ["ImageAugment", "GaussianNoise", "SignalAugment", "Mixup", "AugmentPolicy", "AUGMENT_MODES"]
 
 AUGMENT_MODES = ("all", "coreset", "none")
 
@@ -128,6 +130,30 @@ class GaussianNoise(_Seeded):
     def _apply(self, x, y):
         noise = _torch.randn(x.shape, dtype=x.dtype, device="cpu").to(x.device)  # same draws on any device
         return x + self.std * noise, y
+
+
+class SignalAugment(_Seeded):
+    """1-D signals ``(B, L)`` or ``(B, 1, L)``: each row circularly shifted by
+    an integer drawn uniformly from ``[-max_shift, max_shift]``, then
+    ``noise * N(0, 1)`` added (MNIST-1D's own nuisances: its signals are
+    circularly shifted and noisy); labels unchanged."""
+
+    def __init__(self, *, max_shift=3, noise=0.05, random_state=None):
+        super().__init__(random_state)
+        self.max_shift = check_int(max_shift, "max_shift", low=0)
+        self.noise = check_float(noise, "noise", low=0.0)
+
+    def _apply(self, x, y):
+        if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[1] != 1):
+            raise ValidationError(f"SignalAugment needs signals (B, L) or (B, 1, L); got shape {tuple(x.shape)}")
+        length = x.shape[-1]
+        shifts = _torch.randint(-self.max_shift, self.max_shift + 1, (x.shape[0],))  # drawn on the CPU
+        cols = (_torch.arange(length)[None, :] - shifts[:, None]) % length
+        flat = x.reshape(x.shape[0], length)
+        out = _torch.gather(flat, 1, cols.to(x.device))
+        if self.noise:
+            out = out + self.noise * _torch.randn(out.shape, dtype=out.dtype, device="cpu").to(x.device)
+        return out.reshape(x.shape), y
 
 
 class Mixup(_Seeded):

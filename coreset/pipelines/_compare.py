@@ -28,7 +28,11 @@ METRICS = ("balanced_accuracy", "accuracy", "head_accuracy", "torso_accuracy", "
            "selection_forward", "total_compute", "selection_seconds", "training_seconds", "total_seconds")
 #: columns that vary from run to run (wall time); everything else is deterministic
 TIMING = ("selection_seconds", "training_seconds", "total_seconds")
-COLUMNS = ("dataset", "method", "fraction", "seed") + METRICS
+#: the training split's label noise / near-duplicates (coreset.data._noise), recorded in every row
+NOISE_COLUMNS = ("label_noise", "noise_model", "duplicates")
+#: sample-gradients spent on augmented copies (``+aug`` methods, _compare_augment; 0 otherwise)
+AUGMENT_COLUMNS = ("augment_gradients",)
+COLUMNS = ("dataset", "method", "fraction", "seed") + NOISE_COLUMNS + METRICS + AUGMENT_COLUMNS
 
 
 @dataclass
@@ -55,6 +59,15 @@ class CompareResult:
         if summary:
             return pd.DataFrame(self.summary)
         return pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in self.rows])
+
+    def winners(self, metric: str = "balanced_accuracy") -> list:
+        """Per dataset and compute level (fraction; 1.0 for the methods that
+        train on every row), the method with the best mean ``metric``, its std
+        over seeds, and the methods within noise of it (difference of means
+        <= the larger std): ``coreset.pipelines._compare_verdict.winners``."""
+        from ._compare_verdict import winners
+
+        return winners(self.summary, metric)
 
 
 # ---------------------------------------------------------------- metrics
@@ -141,15 +154,13 @@ def _check_grid(values, name, kind):
 
 
 def _model_factory(model):
-    import torch.nn as nn
+    from ._models import MODELS  # linear, mlp, cnn2d (d = side * side pixels), cnn1d (d-point signals)
 
     if callable(model) and not isinstance(model, str):
         return model
-    if model == "linear":
-        return lambda d, c: nn.Linear(d, c)
-    if model == "mlp":
-        return lambda d, c: nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, c))
-    raise UnknownNameError("model", model, ("linear", "mlp"))
+    if isinstance(model, str) and model in MODELS:
+        return MODELS[model]
+    raise UnknownNameError("model", model, tuple(MODELS))
 
 
 # ---------------------------------------------------------------- one cell
@@ -161,10 +172,15 @@ def _run_cell(spec, fraction, seed, ctx):
     X, y, C = ctx["X"], ctx["y"], ctx["n_classes"]
     n = y.size
     k = max(1, int(round(fraction * n)))
-    chosen = run_selection(spec, X, y, C, k, seed, ctx["select_params"])
-    schedule, epochs = make_schedule(spec, fraction, n, ctx["epochs"], k)
-    loss = "cross_entropy"
-    if spec.kind == "full_balanced":
+    if spec.kind == "augment":  # full data + augmented copies of some rows (_compare_augment)
+        from ._compare_augment import plan_augment
+
+        chosen, schedule, epochs = plan_augment(spec, fraction, seed, ctx, k)
+    else:
+        chosen = run_selection(spec, X, y, C, k, seed, ctx["select_params"])
+        schedule, epochs = make_schedule(spec, fraction, n, ctx["epochs"], k, chosen=chosen)
+    loss = spec.loss  # "+la" / "+bs": matched by train to the class prior of what it trains on
+    if spec.kind == "full_balanced" or getattr(spec, "base", None) == "full_balanced":
         counts = np.bincount(y, minlength=C).astype(np.float64)
         w = np.where(counts > 0, n / (C * np.maximum(counts, 1)), 0.0)
         loss = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32), reduction="none")
@@ -181,7 +197,7 @@ def _run_cell(spec, fraction, seed, ctx):
     cb = ctx["callback"]
     res = train(net, ctx["train_set"], selection=selection, schedule=schedule, epochs=epochs,
                 batch_size=ctx["batch_size"], optimizer=ctx["optimizer"], lr=ctx["lr"], loss=loss,
-                normalize="mean" if chosen.weights is not None else "none", device="cpu", random_state=seed,
+                normalize=spec.normalize, device="cpu", random_state=seed,
                 callback=(lambda s, d, t: cb(s, d, t)) if cb else None)
     ev = evaluate(net, ctx["test_set"], device="cpu", n_classes=C)
     m = cell_metrics(ev.per_class_accuracy, ctx["class_counts"], ctx["threshold"])
@@ -195,6 +211,7 @@ def _run_cell(spec, fraction, seed, ctx):
                total_compute=float(res.sample_gradients + chosen.gradients + forward / 3.0),
                selection_seconds=float(sel_seconds), training_seconds=float(res.training_seconds),
                total_seconds=float(sel_seconds + res.training_seconds),
+               augment_gradients=int(getattr(schedule, "augment_gradients", 0)),
                per_class_accuracy=[None if np.isnan(a) else float(a) for a in ev.per_class_accuracy])
     return row
 
@@ -243,7 +260,7 @@ def summarize(rows) -> list:
     out = []
     for (ds, method, frac), rs in groups.items():
         s = dict(dataset=ds, method=method, fraction=frac, n_seeds=len(rs))
-        for mname in METRICS:
+        for mname in METRICS + AUGMENT_COLUMNS:
             v = np.array([np.nan if r.get(mname) is None else r[mname] for r in rs], dtype=np.float64)
             ok = v[~np.isnan(v)]
             s[f"{mname}_mean"] = float(ok.mean()) if ok.size else None
@@ -257,7 +274,7 @@ def summarize(rows) -> list:
 
 
 SUMMARY_COLUMNS = ("dataset", "method", "fraction", "n_seeds") + tuple(
-    f"{m}_{s}" for m in METRICS for s in ("mean", "std"))
+    f"{m}_{s}" for m in METRICS + AUGMENT_COLUMNS for s in ("mean", "std"))
 
 
 # ---------------------------------------------------------------- driver
@@ -265,7 +282,8 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
                               "facility_location:tempered", "facility_location:tempered+weighted"),
             fractions=(0.1, 0.3), seeds=(0, 1, 2), model="linear", epochs=20, batch_size=32, lr=0.05,
             optimizer="sgd", standardize=True, out=None, plots=True, plot_dir=None, callback=None,
-            breadth_threshold=0.5, name=None, select_params=None, threads=1) -> CompareResult:
+            breadth_threshold=0.5, name=None, select_params=None, threads=1, label_noise=0.0,
+            noise_model="symmetric", duplicates=0.0, augment="auto", augment_params=None) -> CompareResult:
     """Train ``model`` on each method's rows for every fraction and seed and
     measure it on the held-out split.
 
@@ -283,8 +301,18 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     elsewhere). ``callback(stage, done, total)``: stage ``"cells"`` after each
     cell, ``"train"`` per epoch. ``threads``: torch CPU threads during the run
     (restored after). ``select_params``: extra ``coreset.select`` arguments for
-    the objective methods."""
+    the objective methods. ``label_noise`` (share of training labels flipped,
+    ``noise_model`` "symmetric" or "confusable") and ``duplicates`` (share of
+    training rows replaced by near-copies) corrupt the training split only,
+    seeded by the dataset's seed (``coreset.data._noise``); they are recorded
+    in ``config`` (when non-zero) and in every row. ``augment``: the augmenter
+    of the ``+aug`` methods ("auto": image for ``cnn2d``, signal for
+    ``cnn1d``, mixup otherwise; or "image", "signal", "mixup"), with
+    ``augment_params`` overriding its default strength (``_compare_augment``;
+    recorded in ``config`` when given)."""
     import torch
+
+    from ..data._noise import corrupt_arrays, noise_settings
 
     specs = parse_methods(methods)
     fractions = _check_grid(fractions, "fractions", "fraction")
@@ -294,26 +322,38 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     lr = check_float(lr, "lr", low=0.0, low_open=True)
     threshold = check_float(breadth_threshold, "breadth_threshold", low=0.0, high=1.0)
     threads = check_int(threads, "threads", low=1)
+    noise_settings(label_noise, noise_model, duplicates)  # validated before any data is read
     if optimizer not in ("sgd", "adam"):
         raise UnknownNameError("optimizer", optimizer, ("sgd", "adam"))
     factory = _model_factory(model)
+    from ._compare_augment import augment_settings
+
+    aug_kind, aug_params, aug_record = augment_settings(augment, augment_params, model, specs)
     if callback is not None and not callable(callback):
         raise ValidationError(f"callback must be callable(stage, done, total); got {type(callback).__name__}")
     dname, X, y, Xt, yt, classes = prepare_data(data, name)
+    # realistic data: the training split only (anything carved from X, y later carries the same noise)
+    X, y, y_true, noise = corrupt_arrays(data, X, y, classes, label_noise=label_noise, noise_model=noise_model,
+                                         duplicates=duplicates)
+    scale = None
     if standardize:
         mu, sd = X.mean(0), X.std(0)
         sd[sd == 0] = 1.0
         X, Xt = (X - mu) / sd, (Xt - mu) / sd
+        scale = (mu, sd)  # augmenters work on the raw features
     C = int(classes.size)
-    counts = np.bincount(y, minlength=C)
+    counts = np.bincount(y_true, minlength=C)  # true class sizes (head / torso / tail), noise or not
     config = dict(dataset=dname, model=model if isinstance(model, str) else getattr(model, "__name__", "callable"),
                   epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, standardize=bool(standardize),
                   breadth_threshold=threshold, select_params=dict(select_params or {}))
+    if noise["label_noise"] or noise["duplicates"]:  # a clean run's config stays that of earlier versions
+        config.update(noise)
+    config.update(aug_record)  # only when augment / augment_params are not the defaults
     out = None if out is None else Path(out)
     rows = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        rows = _load_previous(out / "results.json", config)
+        rows = _load_previous(out / "results.json", config, classes, counts)
     done = {_key(r) for r in rows}
     cells = []
     for seed in seeds:  # full-data methods once per seed; the others per fraction
@@ -322,7 +362,7 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
                 cells.append((spec, f, seed))
     ctx = dict(X=X, y=y, n_classes=C, name=dname, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                factory=factory, threshold=threshold, class_counts=counts, callback=callback,
-               select_params=select_params,
+               select_params=select_params, scale=scale, augment=dict(kind=aug_kind, params=aug_params),
                train_set=torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
                test_set=torch.utils.data.TensorDataset(torch.from_numpy(Xt), torch.from_numpy(yt)))
     old_threads = torch.get_num_threads()
@@ -336,7 +376,7 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
             key = (dname, spec.name, round(float(1.0 if spec.full_data else f), 10), int(seed))
             if key not in done:
                 t0 = time.perf_counter()
-                row = _run_cell(spec, f, seed, ctx)
+                row = {**_run_cell(spec, f, seed, ctx), **noise}
                 rows.append(row)
                 done.add(key)
                 log.info("%s %s f=%s seed=%d: balanced %.4f (%.1f s)", dname, spec.name, f, seed,
@@ -391,19 +431,11 @@ def _save(out, rows, config, classes, counts):
     _write_csv(out / "results.csv", rows, COLUMNS)
 
 
-def _load_previous(path, config) -> list:
-    """The rows of an earlier run in the same folder (resume); refused when
-    its configuration differs (its cells would not be comparable)."""
-    if not path.exists():
-        return []
-    try:
-        old = json.loads(path.read_text())
-        rows, old_config = old["rows"], old["config"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValidationError(f"cannot resume from {str(path)!r}: not a compare results file ({exc})") from None
-    diff = sorted(k for k in set(config) | set(old_config) if config.get(k) != old_config.get(k))
-    if diff:
-        raise ValidationError(
-            f"{str(path)!r} holds results of another configuration (differs in {', '.join(diff)}); "
-            "use another out folder or remove it")
-    return rows
+def _load_previous(path, config, classes=None, counts=None) -> list:
+    """The rows of an earlier run in the same folder (resume), every field
+    checked (``_compare_resume``); refused when its configuration, classes or
+    class sizes differ (its cells would not be comparable)."""
+    from ._compare_resume import load_previous
+
+    return load_previous(path, config, None if classes is None else classes.tolist(),
+                         None if counts is None else counts.tolist())

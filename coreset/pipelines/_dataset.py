@@ -33,19 +33,25 @@ class WeightedSubset(_torch.utils.data.Dataset):
     ``normalize="mean"`` (default) scales weights to mean 1 over the selection
     (``w_i = k * c_i / sum(c)`` for cluster sizes ``c``): a weighted mean loss
     then has the scale of the plain mean loss on the full data, so learning
-    rates tuned on full data carry over. ``"sum"`` (sum 1), ``None`` (raw
-    cluster sizes) and ``"none"`` (all 1) are the alternatives.
+    rates tuned on full data carry over. ``"class"`` scales them to mean 1
+    within each class (labels: ``labels=``, else the dataset's): each class
+    keeps the mass of its budget (its number of picks) and the weights only
+    redistribute it among the class's picks; use it with class budgets
+    (``"mean"`` would restore the long-tail prior that an equal or tempered
+    budget removed). ``"sum"`` (sum 1), ``None`` (raw cluster sizes) and
+    ``"none"`` (all 1) are the alternatives.
     A dataset shorter than the selection's largest index is refused here;
     ``embeddings=`` / ``fingerprint=`` check the selection's input fingerprint.
     """
 
-    def __init__(self, dataset, selection, normalize="mean", *, embeddings=None, fingerprint=None):
+    def __init__(self, dataset, selection, normalize="mean", *, labels=None, embeddings=None, fingerprint=None):
         idx, w, sel = as_index_array(selection)
         check_fingerprint(sel, embeddings=embeddings, fingerprint=fingerprint)
         check_within(idx, _length(dataset))
         self.dataset = dataset
         self.indices = idx
-        self.weights = normalize_weights(np.ones(idx.size) if w is None else w, normalize)
+        picked = dataset_labels(dataset, labels)[idx] if normalize == "class" else None
+        self.weights = normalize_weights(np.ones(idx.size) if w is None else w, normalize, labels=picked)
         self._w = _torch.as_tensor(self.weights, dtype=_torch.float32)
 
     def __len__(self) -> int:

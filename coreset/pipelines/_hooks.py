@@ -65,26 +65,55 @@ def check_within(indices: np.ndarray, n: int, *, name: str = "dataset") -> None:
 
 
 def check_fingerprint(sel, *, embeddings=None, fingerprint=None) -> None:
-    """Compare ``sel.meta['input_fingerprint']`` with the fingerprint of
-    ``embeddings`` (array or path) or a given ``fingerprint`` string. A
-    selection without a recorded fingerprint passes (nothing to compare)."""
+    """Check that ``sel`` was made from ``embeddings`` (an array, tensor or
+    path: its :func:`coreset.data.input_fingerprint` is computed) or from the
+    data whose ``fingerprint`` (``"sha256:<64 hex>"``) is given: both are
+    compared with ``sel.meta['input_fingerprint']``.
+
+    Refused with a :class:`ValidationError`: a malformed ``fingerprint``; a
+    selection that records no fingerprint, or one in a form that cannot be
+    compared (it cannot be verified: drop ``embeddings=`` / ``fingerprint=`` to
+    use it unchecked); a mismatch. A selection from an index file written
+    before the current fingerprint definition also passes when ``embeddings``
+    match the definition it was written with (docs/index-files.md)."""
     if embeddings is None and fingerprint is None:
         return
+    from ..data._fingerprint import fingerprint as data_fingerprint
+    from ..data._fingerprint import is_fingerprint, legacy_fingerprints
+
+    if fingerprint is not None and not is_fingerprint(fingerprint):
+        shown = repr(fingerprint) if isinstance(fingerprint, str) else f"a {type(fingerprint).__name__}"
+        raise ValidationError(
+            f"fingerprint must be 'sha256:' followed by 64 lowercase hex digits (what "
+            f"coreset.data.input_fingerprint(embeddings) returns); got {shown[:120]}")
     if sel is None:
         raise ValidationError("embeddings= / fingerprint= check a Selection's input fingerprint; "
                               "selection= is not a Selection (bare indices carry no fingerprint)")
     recorded = sel.meta.get("input_fingerprint")
     if recorded is None:
-        return
-    if fingerprint is None:
-        from ..data._readers import input_fingerprint
-
-        fingerprint = input_fingerprint(embeddings)
-    if str(fingerprint) != str(recorded):
         raise ValidationError(
-            f"the selection was made from different data: its input_fingerprint is {recorded!r} but the "
-            f"embeddings given have {fingerprint!r}; re-run the selection on these embeddings"
-        )
+            "the selection records no input fingerprint (meta['input_fingerprint'] is missing: made from an "
+            "iterator of chunks, by partial_fit, built by hand, or saved by an older coreset), so it cannot be "
+            "checked against embeddings= / fingerprint=; re-run the selection, or drop embeddings= / "
+            "fingerprint= to use it unchecked")
+    if not is_fingerprint(recorded):
+        raise ValidationError(
+            f"the selection's meta['input_fingerprint'] is {str(recorded)[:120]!r}, not 'sha256:<64 hex>' (an "
+            "index file from an older select_stream, or an edited one), so it cannot be checked against "
+            "embeddings= / fingerprint=; re-run the selection, or drop embeddings= / fingerprint= to use it "
+            "unchecked")
+    given = [("fingerprint", fingerprint)] if fingerprint is not None else []
+    if embeddings is not None:
+        given.append(("embeddings", data_fingerprint(embeddings)))
+    for name, value in given:
+        if value == recorded:
+            continue
+        if name == "embeddings" and recorded in legacy_fingerprints(embeddings):
+            continue  # an index file written before coreset-fingerprint/2, made from these embeddings
+        raise ValidationError(
+            f"the selection was made from different data: its input_fingerprint is {recorded!r} but "
+            f"{'the embeddings given have' if name == 'embeddings' else 'fingerprint= is'} {value!r}; re-run the "
+            "selection on these embeddings")
 
 
 def find_last_linear(model, layer=None):

@@ -194,7 +194,16 @@ class DynamicPruning:
     def rescale(self, rows, losses):
         """Record ``losses`` (one per row, from a ``reduction="none"`` loss) as
         the rows' scores and return them scaled for this epoch."""
+        if not self._attached:
+            raise ValidationError("call attach(dataset, epochs=...) before using the schedule")
         rows = rows.cpu().numpy() if hasattr(rows, "cpu") else np.asarray(rows)
+        if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+            raise ValidationError(f"rows must be a 1-D array of integer row indices (the IndexedDataset's); "
+                                  f"got dtype {rows.dtype}, shape {rows.shape}")
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n):
+            bad = rows[(rows < 0) | (rows >= self.n)][0]
+            raise ValidationError(f"rows must be row indices of the attached data, in [0, {self.n - 1}]; "
+                                  f"got {int(bad)}")
         if not hasattr(losses, "detach") or losses.ndim != 1 or losses.shape[0] != rows.shape[0]:
             shape = tuple(losses.shape) if hasattr(losses, "shape") else type(losses).__name__
             raise ValidationError(

@@ -15,14 +15,26 @@ __all__ = ["CoresetSampler", "DistributedCoresetSampler", "normalize_weights"]
 _torch = require_torch()
 
 
-def normalize_weights(weights, normalize="mean") -> np.ndarray:
+def normalize_weights(weights, normalize="mean", labels=None) -> np.ndarray:
     """Selection weights scaled for a weighted loss.
 
     ``"mean"``: mean 1 over the selection (``w * k / sum(w)``), so a weighted
     mean loss over a batch has the scale of the unweighted loss on the full
-    data; ``"sum"``: sum 1; ``None``: as given (cluster sizes); ``"none"``
-    ignores the weights (all 1)."""
+    data; ``"class"``: mean 1 within each class (``labels``: the picks'
+    labels), so each class keeps its budget's mass (its number of picks) and
+    the weights only redistribute it inside the class; ``"sum"``: sum 1;
+    ``None``: as given (cluster sizes); ``"none"`` ignores the weights (all 1)."""
     w = np.asarray(weights, dtype=np.float64)
+    if normalize == "class":
+        if labels is None:
+            raise ValidationError("normalize='class' needs the labels of the selected rows; got labels=None")
+        _, inv = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
+        if inv.size != w.size:
+            raise ValidationError(f"normalize='class' needs one label per weight ({w.size}); got {inv.size}")
+        mass = np.bincount(inv, weights=w)
+        count = np.bincount(inv).astype(np.float64)
+        scale = np.where(mass > 0, count / np.where(mass > 0, mass, 1.0), 0.0)
+        return np.where(mass[inv] > 0, w * scale[inv], 1.0)
     if normalize == "mean":
         s = w.sum()
         return w * (w.size / s) if s > 0 else np.ones_like(w)
@@ -33,7 +45,7 @@ def normalize_weights(weights, normalize="mean") -> np.ndarray:
         return np.ones_like(w)
     if normalize is None:
         return w.copy()
-    raise ValidationError(f"normalize must be 'mean', 'sum', 'none' or None; got {normalize!r}")
+    raise ValidationError(f"normalize must be 'mean', 'class', 'sum', 'none' or None; got {normalize!r}")
 
 
 def _epoch_rng(random_state: int, epoch: int) -> np.random.Generator:

@@ -18,10 +18,14 @@ from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import as_index_array, check_fingerprint, check_within, require_torch
 from ._sampler import CoresetSampler, normalize_weights
 
-__all__ = ["train", "evaluate", "TrainResult", "EvalResult", "resolve_loss", "resolve_device"]
+__all__ = ["train", "evaluate", "TrainResult", "EvalResult", "resolve_loss", "resolve_device", "LogitAdjustedLoss",
+           "check_prior", "LOSSES"]
 
 log = logging.getLogger(__name__)
 _torch = require_torch()
+#: loss names ``train`` accepts; the last two are matched to the class prior of what is trained on
+LOSSES = ("cross_entropy", "logit_adjusted", "balanced_softmax")
+_PRIOR_LOSSES = LOSSES[1:]
 
 
 @dataclass
@@ -50,6 +54,7 @@ class TrainResult:
     random_state: int
     reselections: list = field(default_factory=list)
     steps: int = 0
+    class_prior: list | None = None
 
 
 @dataclass
@@ -74,17 +79,73 @@ def resolve_device(device) -> str:
     return device
 
 
-def resolve_loss(loss):
+def check_prior(class_prior, trained_classes=(), n_classes=None) -> np.ndarray:
+    """``class_prior`` as shares summing to 1 (float64, length ``n_classes``
+    when given). Refused: not 1-D, negative, non-finite, all zero, longer
+    than ``n_classes``, or 0 for a class in ``trained_classes`` (a class
+    that is trained on must be in the prior)."""
+    p = np.asarray(class_prior, dtype=np.float64) if not hasattr(class_prior, "cpu") else \
+        class_prior.detach().cpu().numpy().astype(np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
+        raise ValidationError(f"class_prior must be finite shares >= 0, one per class, not all 0; got {class_prior!r}")
+    if n_classes is not None:
+        if p.size > n_classes:
+            raise ValidationError(f"class_prior must have at most one entry per model output ({n_classes}); "
+                                  f"got {p.size}")
+        p = np.concatenate([p, np.zeros(n_classes - p.size)])
+    for c in np.unique(np.asarray(trained_classes, dtype=np.int64)):
+        if c >= p.size or p[c] == 0:
+            raise ValidationError(
+                f"class_prior: class {int(c)} appears in the labels trained on but is absent from the prior "
+                f"(prior 0); a logit-adjusted loss needs a prior > 0 for every class trained on")
+    return p / p.sum()
+
+
+class LogitAdjustedLoss(_torch.nn.Module):
+    """Cross-entropy on ``logits + tau * log(prior)``, one value per sample
+    (``reduction="none"``): logit adjustment (Menon et al., ICLR 2021) with
+    ``tau``; with ``tau=1`` it is also Balanced Softmax (Ren et al., NeurIPS
+    2020). Used in training only: evaluate on the plain logits. A class with
+    prior 0 (never trained on) is shifted like the rarest class present, so
+    its logit is still pushed down (a ``-inf`` shift would leave it untrained)."""
+
+    reduction = "none"
+
+    def __init__(self, class_prior, tau=1.0):
+        super().__init__()
+        from .._validation import check_float
+
+        p = check_prior(class_prior)
+        self.tau = check_float(tau, "tau", low=0.0)
+        logp = np.log(np.where(p > 0, p, p[p > 0].min()))
+        self.register_buffer("log_prior", _torch.as_tensor(logp, dtype=_torch.float32))
+
+    def forward(self, logits, target):
+        shift = self.log_prior.to(logits.device)
+        if logits.shape[-1] != shift.shape[0]:
+            raise ValidationError(f"the model outputs {logits.shape[-1]} classes but class_prior has "
+                                  f"{shift.shape[0]}")
+        return _torch.nn.functional.cross_entropy(logits.float() + self.tau * shift, target, reduction="none")
+
+
+def resolve_loss(loss, class_prior=None):
     """A loss callable returning one value per sample. ``"cross_entropy"`` is
-    ``nn.CrossEntropyLoss(reduction="none")``; a loss module with another
-    ``reduction`` is refused (per-sample losses are needed for weights and
-    pruning); a plain function is checked on the first batch."""
+    ``nn.CrossEntropyLoss(reduction="none")``; ``"logit_adjusted"`` and
+    ``"balanced_softmax"`` are :class:`LogitAdjustedLoss` (``tau=1``) on
+    ``class_prior``; a loss module with another ``reduction`` is refused
+    (per-sample losses are needed for weights and pruning); a plain function
+    is checked on the first batch."""
     if loss == "cross_entropy":
         return _torch.nn.CrossEntropyLoss(reduction="none")
+    if loss in _PRIOR_LOSSES:
+        if class_prior is None:
+            raise ValidationError(f"loss={loss!r} needs class_prior (the class shares of what is trained on)")
+        return LogitAdjustedLoss(class_prior, tau=1.0)
     if isinstance(loss, str):
-        raise ValidationError(f"loss must be 'cross_entropy' or a callable with reduction='none'; got {loss!r}")
+        raise ValidationError(f"loss must be one of {', '.join(LOSSES)} or a callable with reduction='none'; "
+                              f"got {loss!r}")
     if not callable(loss):
-        raise ValidationError(f"loss must be 'cross_entropy' or a callable; got {type(loss).__name__}")
+        raise ValidationError(f"loss must be one of {', '.join(LOSSES)} or a callable; got {type(loss).__name__}")
     red = getattr(loss, "reduction", "none")
     if red != "none":
         raise ValidationError(
@@ -102,9 +163,9 @@ def _per_sample(loss_fn, out, y):
     return val
 
 
-def _check_outputs(model, fetcher, rows, y_max, device):
+def _check_outputs(model, fetcher, rows, y_max, device) -> int:
     """One forward pass on two rows (eval mode, no grad): the model's output
-    must have more than max(label) columns."""
+    must have more than max(label) columns; returns their number."""
     was = model.training
     model.eval()
     try:
@@ -118,6 +179,7 @@ def _check_outputs(model, fetcher, rows, y_max, device):
         raise ValidationError(
             f"labels out of range for the model: the largest label is {y_max} but the model outputs "
             f"{out.shape[1]} classes (labels must be in [0, {out.shape[1] - 1}])")
+    return int(out.shape[1])
 
 
 def _optimizer(model, optimizer, lr, momentum, weight_decay):
@@ -141,7 +203,9 @@ class _Static:
     def attach(self, dataset, *, epochs, labels=None, random_state=0, **_):
         w = np.ones(self.indices.size) if self.weights_raw is None else self.weights_raw
         self.sampler = CoresetSampler(self.indices, random_state=random_state)
-        self.sampler.weights = normalize_weights(w, self.normalize)
+        picked = None if labels is None else labels[self.indices]
+        self.sampler.weights = normalize_weights(w, self.normalize, labels=picked)
+        self._labels = picked
         self._table = np.zeros(int(self.indices.max()) + 1)
         self._table[self.indices] = self.sampler.weights
         self.epochs = epochs
@@ -161,19 +225,54 @@ class _Static:
         w = _torch.as_tensor(self._table[rows], dtype=losses.dtype, device=losses.device)
         return losses * w
 
+    def class_prior(self):
+        """The weighted class shares of the selection, as trained (normalised weights)."""
+        return np.bincount(self._labels, weights=self.sampler.weights)
+
+    def trained_classes(self):
+        return np.unique(self._labels[self.sampler.weights > 0])
+
+
+def _effective_prior(schedule, class_prior, y_all, n_out):
+    """The class prior a logit-adjusted loss is matched to: ``class_prior``
+    if given, else what the schedule trains on (a fixed selection: its
+    weighted class shares; a resampling schedule: its per-epoch quotas; the
+    full data: the class frequencies)."""
+    own = getattr(schedule, "class_prior", None)
+    if class_prior is None:
+        if own is None:
+            raise ValidationError(
+                f"a logit-adjusted loss needs the class prior of what is trained on, and {type(schedule).__name__} "
+                "does not give one (its class shares change during training); pass class_prior=")
+        class_prior = own()
+    if hasattr(schedule, "trained_classes"):
+        trained = schedule.trained_classes()
+    elif own is not None:
+        trained = np.flatnonzero(own() > 0)
+    else:
+        trained = np.unique(y_all)
+    return check_prior(class_prior, trained, n_out)
+
 
 def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=128, optimizer=None, lr=0.05,
           momentum=0.9, weight_decay=0.0, lr_scheduler=None, loss="cross_entropy", normalize="mean",
           labels=None, device="auto", amp=True, random_state=0, callback=None, embeddings=None,
-          fingerprint=None) -> TrainResult:
+          fingerprint=None, class_prior=None) -> TrainResult:
     """Train ``model`` in place on ``dataset`` (map-style, items ``(x, y)``;
     a ``TensorDataset`` is indexed directly) and return a :class:`TrainResult`.
 
     What is trained on: the full data (default), a fixed ``selection``
     (Selection, index-file path or index array; its weights normalised by
-    ``normalize``), or a ``schedule`` (:class:`AdaptiveReselection`,
-    :class:`DynamicPruning`). Each step minimises the mean over the batch of
-    ``weight * loss_i`` with ``loss`` per sample (``reduction="none"``).
+    ``normalize``: "mean", "class", "sum", "none", None), or a ``schedule``
+    (:class:`AdaptiveReselection`, :class:`DynamicPruning`,
+    :class:`ResampleSchedule`). Each step minimises the mean over the batch of
+    ``weight * loss_i`` with ``loss`` per sample (``reduction="none"``):
+    "cross_entropy", a callable, or "logit_adjusted" / "balanced_softmax"
+    (cross-entropy on ``logits + log(prior)``; evaluation uses the plain
+    logits), matched to ``class_prior`` if given, else to the effective prior
+    of what is trained on: a selection's weighted class shares (after
+    ``normalize``), a resampling schedule's per-epoch quota shares, the full
+    data's class frequencies (recorded in ``TrainResult.class_prior``).
     ``optimizer``: "sgd" (momentum), "adam" or an instance; ``lr_scheduler``:
     ``f(optimizer, total_steps) -> scheduler`` stepped every batch (OneCycleLR
     and friends; needs a schedule whose step count is known up front).
@@ -191,7 +290,8 @@ def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=1
     lr = check_float(lr, "lr", low=0.0, low_open=True)
     random_state = check_int(random_state, "random_state", low=0)
     device = resolve_device(device)
-    loss_fn = resolve_loss(loss)
+    prior_loss = isinstance(loss, str) and loss in _PRIOR_LOSSES
+    loss_fn = None if prior_loss else resolve_loss(loss)
     n = len(dataset)
     y_all = dataset_labels(dataset, labels)
     selection_seconds = 0.0
@@ -213,9 +313,16 @@ def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=1
     y_max = int(y_all[rows_check].max()) if isinstance(schedule, _Static) else int(y_all.max())
     model.to(device)
     fetcher = BatchFetcher(dataset, device)
-    _check_outputs(model, fetcher, rows_check, y_max, device)
+    n_out = _check_outputs(model, fetcher, rows_check, y_max, device)
     schedule.attach(dataset, epochs=epochs, labels=y_all, random_state=random_state, batch_size=batch_size,
                     device=device, fetcher=fetcher)
+    prior = None
+    if prior_loss:
+        prior = _effective_prior(schedule, class_prior, y_all, n_out)
+        loss_fn = resolve_loss(loss, prior).to(device)
+        log.info("loss=%s matched to the class prior %s", loss, np.round(prior, 4).tolist())
+    elif class_prior is not None:
+        raise ValidationError(f"class_prior= applies to loss='logit_adjusted' or 'balanced_softmax'; got loss={loss!r}")
     if hasattr(schedule, "check_model"):
         schedule.check_model(model)
     opt = _optimizer(model, optimizer, lr, momentum, weight_decay)
@@ -270,7 +377,8 @@ def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=1
         sample_gradients=seen, forward_samples=int(schedule.forward_samples), selection_seconds=selection_seconds,
         training_seconds=training_seconds, total_seconds=total_seconds,
         examples_per_second=seen / training_seconds, device=device, random_state=random_state,
-        reselections=list(schedule.reselections), steps=steps)
+        reselections=list(schedule.reselections), steps=steps,
+        class_prior=None if prior is None else prior.tolist())
 
 
 def evaluate(model, dataset, *, batch_size=1024, device="auto", n_classes=None) -> EvalResult:

@@ -11,6 +11,7 @@ provenance in one place (:func:`coreset._provenance.build_meta`). Wrappers
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from .._validation import (
 )
 from ..exceptions import ValidationError
 from ..selection import Selection
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BaseSelector", "WrapperSelector", "Group", "GroupResult", "Progress"]
 
@@ -72,6 +75,12 @@ class Group:
     #: each row's position in the fitted input (None = 0..n-1): lets a selector
     #: that resolved per-point values once in ``_prepare`` (scores) find them in a sub-group
     positions: np.ndarray | None = None
+    #: rows that may be picked (a mask; None = all): the label filter keeps its
+    #: suspects out of the candidates, never out of the rows to cover
+    candidates: np.ndarray | None = None
+    #: the label filter's score per row (higher = less suspect): which
+    #: suspects come back first when a budget needs more candidates
+    suspect_score: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -86,7 +95,9 @@ class Group:
         return Group(d, None if self.y is None else self.y[members], self.precomputed, self.progress,
                      self.timings, self.info, None if self.costs is None else self.costs[members], None,
                      None if self.weights is None else self.weights[members],
-                     _positions(self.positions, members))
+                     _positions(self.positions, members),
+                     None if self.candidates is None else self.candidates[members],
+                     None if self.suspect_score is None else self.suspect_score[members])
 
 
 def _positions(positions, members) -> np.ndarray:
@@ -124,6 +135,9 @@ class BaseSelector(BaseEstimator):
     needs_labels = False
     #: accepts a precomputed similarity as X
     accepts_precomputed = True
+    #: honours ``Group.candidates``: the label filter (``label_filter``) can
+    #: keep its suspects out of what this selector picks
+    supports_label_filter = False
 
     # -- to implement --------------------------------------------------------------
     def _select_group(self, group: Group, n_select: int, rng: np.random.Generator) -> GroupResult:
@@ -179,6 +193,51 @@ class BaseSelector(BaseEstimator):
     def _display_name(self) -> str:
         return f"method={getattr(self, 'method_name', type(self).__name__)!r}"
 
+    # -- the label filter (docs/label-noise.md) ------------------------------------
+    def _label_filter_owner(self):
+        """The selector whose ``label_filter`` / ``label_filter_threshold`` apply."""
+        return self
+
+    def _label_filter_spec(self):
+        """``(detector, threshold)`` validated, or None when no filter applies:
+        ``label_filter=None``, or ``"auto"`` on a selector that cannot keep rows
+        out of its candidates (an explicit detector there is an error)."""
+        from ._label_noise import check_label_filter
+
+        owner = self._label_filter_owner()
+        name, threshold = check_label_filter(getattr(owner, "label_filter", None),
+                                             getattr(owner, "label_filter_threshold", None))
+        if name is None or (name == "auto" and not self.supports_label_filter):
+            return None
+        if not self.supports_label_filter:
+            raise ValidationError(f"label_filter={name!r} does not apply to {self._display_name()}: it keeps "
+                                  "suspects out of the submodular and random selectors' candidates; "
+                                  "use label_filter=None here")
+        return name, threshold
+
+    def _run_label_filter(self, spec, group: Group):
+        """Find the label suspects of the whole input once, and keep them out
+        of ``group``'s candidates (they stay in the rows to cover)."""
+        if spec is None:
+            return None
+        name, threshold = spec
+        if group.y is None:
+            if name == "auto":
+                return None
+            raise ValidationError(f"label_filter={name!r} needs labels y; got y=None")
+        from ._label_noise import detect
+
+        rs = self.random_state
+        seed = int(rs) if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else 0
+        found = detect(group.data, group.y, name, threshold, precomputed=group.precomputed, seed=seed)
+        group.timings["label_filter"] += found.seconds
+        if found.suspects.size:
+            group.candidates = ~found.mask
+            group.suspect_score = found.score
+        log.info("label filter %s (threshold %g): %d suspects of %d rows", found.method, found.threshold,
+                 found.suspects.size, group.n)
+        return found
+
     def fit(self, X, y=None, *, costs=None, initial_subset=None, callback=None):
         """Select from ``X`` (embeddings, or a similarity when the selector is
         configured for a precomputed one). ``y``: labels, optional unless the
@@ -188,9 +247,11 @@ class BaseSelector(BaseEstimator):
         progress. Sets ``selection_``, ``ranking_``, ``weights_``, ``gains_``,
         ``n_features_in_``."""
         t0 = time.perf_counter()
+        spec = self._label_filter_spec()
         group, k, rng = self._validate(X, y, callback, costs, initial_subset)
         seed_state = self.random_state
         t_validate = time.perf_counter() - t0
+        found = self._run_label_filter(spec, group)
         prepared = self._prepare(group, rng)
         res = prepared._select_group(group, k, rng)
         done = group.progress.offset["graph"]
@@ -199,10 +260,13 @@ class BaseSelector(BaseEstimator):
         from .._provenance import build_meta
 
         timings = {"validate": t_validate, **group.timings, "total": time.perf_counter() - t0}
-        meta = build_meta(prepared, group, res, random_state=seed_state, timings=timings)
+        meta = build_meta(prepared, group, res, random_state=seed_state, timings=timings, source=X)
+        if found is not None:
+            meta["label_filter"] = found.describe()
         self.selection_ = Selection(indices=res.indices, weights=res.weights, gains=res.gains,
                                     objective=res.objective,
-                                    labels=None if group.y is None else group.y[res.indices], meta=meta)
+                                    labels=None if group.y is None else group.y[res.indices], meta=meta,
+                                    suspects=None if found is None else found.suspects)
         self.ranking_ = self.selection_.indices
         self.weights_ = self.selection_.weights
         self.gains_ = self.selection_.gains
@@ -223,6 +287,10 @@ class WrapperSelector(BaseSelector):
     """A selector around another one (``self.selector``): ClassBalanced,
     Deduplicated, GreeDi. Without a size of its own it takes the inner
     selector's ``n_select`` / ``fraction`` (and ``random_state``)."""
+
+    def _label_filter_owner(self):
+        inner = getattr(self, "selector", None)
+        return inner._label_filter_owner() if isinstance(inner, BaseSelector) else self
 
     def _fit_with_inner_size(self, X, y, fit_params):
         """``self`` fitted with the inner selector's size, or None when this

@@ -20,6 +20,15 @@ class ClassBalanced(WrapperSelector):
 
     ``n_select`` / ``fraction`` / ``random_state`` default to the inner
     selector's when not given here.
+
+    With the inner selector's label filter (``label_filter``, on by default
+    for the submodular selector), the suspects of the whole input are found
+    once, before the split, and kept out of each class's candidates. The
+    class budgets are those without the filter (the same per-class counts);
+    a class with fewer candidates than its budget takes back its least
+    suspect rows until it has as many, so no class is ever emptied or shrunk
+    by the filter (when a detector flags most of a class, it is the detector
+    that cannot separate that class; see ``docs/label-noise.md``).
     """
 
     needs_labels = True
@@ -43,6 +52,10 @@ class ClassBalanced(WrapperSelector):
 
     def _is_precomputed(self):
         return self.selector._is_precomputed()
+
+    @property
+    def supports_label_filter(self):
+        return getattr(self.selector, "supports_label_filter", False)
 
     @property
     def accepts_precomputed(self):
@@ -88,6 +101,10 @@ class ClassBalanced(WrapperSelector):
             group.info["class_errors"] = errors.tolist()
         budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class,
                                   class_errors=errors)
+        if group.candidates is not None and not group.candidates.all():  # the label filter's suspects
+            from ._label_noise import class_candidates
+
+            group.candidates = class_candidates(group.candidates, group.suspect_score, splits, budgets)
         parts = []
         objective = 0.0
         for m, b in zip(splits, budgets):

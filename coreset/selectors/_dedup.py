@@ -109,7 +109,7 @@ class DedupSelector(BaseSelector):
         t_start = time.perf_counter()
         _, torch_device = check_dedup_params(self.threshold, self.metric, self.n_neighbors, self.exact,
                                              self.n_probe, self.device)
-        X = as_embeddings(X)
+        given, X = X, as_embeddings(X)
         n = X.shape[0]
         if y is not None:
             y = check_labels(y, n)
@@ -124,7 +124,7 @@ class DedupSelector(BaseSelector):
         reps = res.representatives
         result = GroupResult(reps, np.full(reps.size, np.nan), res.sizes.astype(np.float64))
         timings = {**group.timings, "total": time.perf_counter() - t_start}
-        meta = build_meta(self, group, result, random_state=self.random_state, timings=timings)
+        meta = build_meta(self, group, result, random_state=self.random_state, timings=timings, source=given)
         meta.update(backend="torch" if torch_device else "numpy", device=torch_device or "cpu", gamma=res.gamma,
                     n_removed=int(n - reps.size), n_groups=int((res.sizes > 1).sum()),
                     n_exact_duplicates=res.n_exact_duplicates, largest_group=int(res.sizes.max()))

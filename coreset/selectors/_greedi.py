@@ -17,6 +17,7 @@ union's rows. See docs/distributed.md.
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
 
@@ -140,6 +141,16 @@ def _nearest_centroid(X, centroids, metric):
 
 
 # ------------------------------------------------------------------ the wrapper
+#: parameters of the single-machine selectors that GreeDi knows and refuses (in the constructor or fit)
+_UNSUPPORTED = {
+    "initial_subset": "initial_subset (a warm start) is not supported by GreeDi: the partitions select "
+                      "independently and the merge starts empty; select without partitions to grow a "
+                      "selection from initial_subset",
+    "costs": "costs (a knapsack budget) is not supported by GreeDi: the partitions' budgets would not add up "
+             "to one; select without partitions to use costs and budget",
+}
+
+
 class GreeDi(WrapperSelector):
     """Run ``selector`` on ``n_partitions`` parts of the data in parallel and
     merge (GreeDi / RandGreeDi).
@@ -181,7 +192,11 @@ class GreeDi(WrapperSelector):
 
     def __init__(self, selector, n_partitions=8, *, executor="local", partition="random", oversample=1.0,
                  class_budget=None, alpha=0.5, min_per_class=0, n_select=None, fraction=None, random_state=None,
-                 ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536, column=None):
+                 ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536, column=None, **unsupported):
+        for key in unsupported:
+            if key in _UNSUPPORTED:
+                raise ValidationError(_UNSUPPORTED[key])
+            raise TypeError(f"GreeDi.__init__() got an unexpected keyword argument {key!r}")
         self.selector = selector
         self.n_partitions = n_partitions
         self.executor = executor
@@ -204,15 +219,16 @@ class GreeDi(WrapperSelector):
         return getattr(self.selector, "method_name", type(self.selector).__name__)
 
     def fit(self, X, y=None, *, callback=None, **fit_params):
-        """Select from ``X`` (array, memmap or path); ``y``: labels (needed
+        """Select from ``X`` (array, memmap, a ``.npy`` / ``.parquet`` path, a
+        folder, glob or URI of such shards, or a row source); ``y``: labels (needed
         with ``class_budget``); ``callback(stage, done, total)``: one call per
         finished partition (stage "partitions") and per k-means assignment
         task (stage "assign")."""
         if not isinstance(self.selector, BaseSelector):
             raise ValidationError(f"selector must be a coreset selector; got {type(self.selector).__name__}")
-        for key in ("costs", "initial_subset"):
+        for key in _UNSUPPORTED:
             if fit_params.get(key) is not None:
-                raise ValidationError(f"{key}= is not supported by GreeDi; got {key}=...")
+                raise ValidationError(_UNSUPPORTED[key])
         if self.selector._is_precomputed():
             raise ValidationError("GreeDi needs embeddings; the inner selector is set for a precomputed similarity")
         return self._fit_with_inner_size(X, y, {"callback": callback}) or self._fit(X, y, callback)
@@ -296,8 +312,12 @@ class GreeDi(WrapperSelector):
         self.greedi_ = info
         group = Group(np.empty((n, 0)), y, False, Progress(None, {}))
         self._described = self._describe_with(results)
-        meta = build_meta(self, group, res, random_state=self.random_state, timings=timings)
+        # a path is fingerprinted through its source (which knows the parquet column); else X as given
+        fp_of = source if isinstance(X, (str, os.PathLike)) else X
+        meta = build_meta(self, group, res, random_state=self.random_state, timings=timings, source=fp_of)
         meta["greedi"] = _plain(info)
+        if hasattr(source, "shards_meta"):  # a folder / glob / URI of shards: each shard's path, rows, fingerprint
+            meta["shards"] = source.shards_meta()
         if codes is not None:
             meta.update(class_budget=self.class_budget, min_per_class=int(self.min_per_class),
                         alpha=float(self.alpha) if self.class_budget == "tempered" else None)

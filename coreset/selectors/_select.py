@@ -15,6 +15,8 @@ _SIMILARITY_PARAMS = ("metric", "n_neighbors", "backend", "device", "exact", "n_
 _BUDGET_PARAMS = ("alpha", "min_per_class")
 #: parameters of SubmodularSelector itself
 _SUBMODULAR_PARAMS = ("objective", "optimizer", "budget", "objective_device")
+#: parameters of the label filter (submodular and random selectors; docs/label-noise.md)
+_FILTER_PARAMS = ("label_filter", "label_filter_threshold")
 
 
 def _similarity_from(params: dict, n_hint=None):
@@ -81,12 +83,17 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
             similarity = _similarity_from(params, n_samples)
         sel = SubmodularSelector(objective=objective, optimizer=optimizer, similarity=similarity,
                                  budget=params.pop("budget", None), objective_device=params.pop("objective_device", None),
-                                 random_state=random_state)
+                                 random_state=random_state, label_filter=params.pop("label_filter", "auto"),
+                                 label_filter_threshold=params.pop("label_filter_threshold", None))
     else:
         cls = SELECTORS.get(method)
         if method == "k_center_greedy":
             params.setdefault("metric", "cosine")
         own = {k: params.pop(k) for k in list(params) if k in cls().get_params()}
+        stray = {k: params.pop(k) for k in _FILTER_PARAMS if k in params}
+        if any(v is not None for v in stray.values()):
+            raise ValidationError(f"label_filter applies to the submodular and random selectors; got "
+                                  f"method={method!r} with {', '.join(f'{k}={v!r}' for k, v in stray.items())}")
         for k in ("n_neighbors", "backend", "device", "batch_size", "exact", "n_probe", "n_clusters", "gamma"):
             params.pop(k, None)  # similarity knobs mean nothing to these baselines
         if method != "k_center_greedy":
@@ -94,7 +101,8 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
         sel = cls(random_state=random_state, **own)
     if params:
         name = next(iter(params))
-        known = _SIMILARITY_PARAMS + _BUDGET_PARAMS + _SUBMODULAR_PARAMS + ("epsilon", "sample_fraction", "similarity")
+        known = _SIMILARITY_PARAMS + _BUDGET_PARAMS + _SUBMODULAR_PARAMS + _FILTER_PARAMS + (
+            "epsilon", "sample_fraction", "similarity")
         raise UnknownNameError("parameter", name, known)
     if class_budget is not None:
         sel = ClassBalanced(sel, policy=class_budget, random_state=random_state, **budget_params)
@@ -121,6 +129,13 @@ def select(X, n_select=None, *, fraction=None, y=None, method="submodular", clas
         ``min_per_class`` in ``params``). Needs ``y``.
     costs : one positive cost per point, with ``budget=`` in params (knapsack).
     initial_subset : indices to start from (warm start): kept first, gains counted from there.
+    label_filter (in params) : with labels, rows whose label looks wrong cannot
+        be picked (they are still covered and weighed): "auto" (the default for
+        submodular methods: a cross-fitted prototype probe on embeddings, kNN
+        votes on a precomputed similarity), "probe", "knn", "cleanlab", or None
+        (off; the default for "random" / "stratified_random", where it draws
+        from the kept rows only). ``label_filter_threshold`` in (0, 1]. The
+        suspects are on the result (``Selection.suspects``); docs/label-noise.md.
     random_state : None, int or numpy Generator.
     callback : ``callback(stage, done, total)`` for progress ("graph", "optimize").
     **params : passed to the part they configure: ``objective``, ``optimizer``,

@@ -54,16 +54,28 @@ class SubmodularSelector(BaseSelector):
     objective_device : deprecated (use ``device``): None, or a torch device
         ("cuda", "cuda:N", "cpu") that places only the objective.
     random_state : None, int or numpy Generator.
+    label_filter : "auto" (default), "probe", "knn", "cleanlab" or None. When
+        ``fit`` gets labels, rows whose label looks wrong (``find_label_suspects``)
+        cannot be picked; they stay in the ground set, so the objective still
+        counts their coverage and the weights count them. "auto" is the probe
+        on embeddings and the kNN vote on a precomputed similarity; None picks
+        from every row, as before. See ``docs/label-noise.md``.
+    label_filter_threshold : float in (0, 1] or None (the detector's default):
+        a row is a suspect when its label is less than this share as likely as
+        the most likely other class.
 
     ``weights`` of the selection are CRAIG's cluster sizes: how many points have
-    each pick as their most similar pick (they sum to N).
+    each pick as their most similar pick (they sum to N; a suspect counts for
+    its most similar pick like any row).
     """
 
     method_name = "submodular"
     merge_by_gain = True
+    supports_label_filter = True
 
     def __init__(self, n_select=None, *, fraction=None, objective="facility_location", optimizer="lazy_greedy",
-                 similarity="auto", budget=None, device="auto", objective_device=None, random_state=None):
+                 similarity="auto", budget=None, device="auto", objective_device=None, random_state=None,
+                 label_filter="auto", label_filter_threshold=None):
         self.n_select = n_select
         self.fraction = fraction
         self.objective = objective
@@ -73,6 +85,8 @@ class SubmodularSelector(BaseSelector):
         self.device = device
         self.objective_device = objective_device
         self.random_state = random_state
+        self.label_filter = label_filter
+        self.label_filter_threshold = label_filter_threshold
 
     def _is_precomputed(self) -> bool:
         from ..similarity import make_similarity
@@ -154,10 +168,17 @@ class SubmodularSelector(BaseSelector):
                 log.warning("device %r: %s; the greedy gains run on the CPU (numba)", self._device, exc)
                 self._device = None
         initial = group.initial if group.initial is not None else np.zeros(0, np.int64)
+        restrict = {}
+        if group.candidates is not None and not group.candidates.all():  # the label filter's suspects
+            from ._label_noise import guard_candidates
+
+            cand, score = group.candidates.copy(), group.suspect_score.copy()
+            cand[initial], score[initial] = False, -np.inf  # the warm start is in already
+            restrict["candidates"] = np.flatnonzero(guard_candidates(cand, score, n_select - initial.size))
         t = time.perf_counter()
         new, new_gains = self._optimizer.maximize(
             f, n_select - initial.size, rng=rng, initial=initial if initial.size else None,
-            costs=group.costs, budget=self.budget, callback=group.progress)
+            costs=group.costs, budget=self.budget, callback=group.progress, **restrict)
         group.timings["optimize"] += time.perf_counter() - t
         t = time.perf_counter()
         sel = np.concatenate([initial, new]).astype(np.int64)

@@ -66,14 +66,28 @@ class FaissBackend(Backend):
             self._res = self._faiss.StandardGpuResources()
 
     def search(self, Q, B, k):
+        """In blocks of queries of about ``SEARCH_WORK`` multiply-adds each
+        (at least 20 rows, FAISS's BLAS threshold; a GPU takes 1024 times more
+        a call): one FAISS call returns to Python within a fraction of a
+        second, where Ctrl-C raises (``coreset._pace``). The blocks depend
+        only on the shapes; each query's result is its own."""
+        from .._pace import SEARCH_WORK, row_blocks
+
         faiss = self._faiss
         Q = np.ascontiguousarray(Q, dtype=np.float32)
         B = np.ascontiguousarray(B, dtype=np.float32)
-        if self._res is not None:
-            D, I = faiss.knn_gpu(self._res, Q, B, k, metric=faiss.METRIC_INNER_PRODUCT, device=self._gpu_id)
-        else:
-            D, I = faiss.knn(Q, B, k, metric=faiss.METRIC_INNER_PRODUCT)
-        return D.astype(np.float32, copy=False), I.astype(np.int64, copy=False)
+        n = Q.shape[0]
+        work = SEARCH_WORK * (1024 if self._res is not None else 1)
+        D = np.empty((n, k), np.float32)
+        I = np.empty((n, k), np.int64)
+        for start, stop in row_blocks(n, B.shape[0] * max(1, B.shape[1]), at_least=20, work=work):
+            q = Q[start:stop]
+            if self._res is not None:
+                d, i = faiss.knn_gpu(self._res, q, B, k, metric=faiss.METRIC_INNER_PRODUCT, device=self._gpu_id)
+            else:
+                d, i = faiss.knn(q, B, k, metric=faiss.METRIC_INNER_PRODUCT)
+            D[start:stop], I[start:stop] = d, i
+        return D, I
 
 
 class TorchBackend(Backend):
@@ -112,8 +126,13 @@ class TorchBackend(Backend):
         half = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
         Bh = Bt.to(half) if half is not None else Bt
         n = Q.shape[0]
-        # keep one (batch x |B|) block of similarities in memory: ~256 MB of float32
+        # keep one (batch x |B|) block of similarities in memory: ~256 MB of float32; on the CPU
+        # also about SEARCH_WORK multiply-adds a block, so that Ctrl-C raises between blocks (coreset._pace)
         bs = self.batch_size or max(1, min(n, (64 * 2**20) // max(1, B.shape[0])))
+        if dev.type == "cpu":
+            from .._pace import SEARCH_WORK, rows_per_call
+
+            bs = min(bs, rows_per_call(n, B.shape[0] * max(1, B.shape[1]), work=SEARCH_WORK))
         out_s = np.empty((n, k), dtype=np.float32)
         out_i = np.empty((n, k), dtype=np.int64)
         with torch.inference_mode(), _fp32_accumulation(torch, half is not None):

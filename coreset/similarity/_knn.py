@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: with ``exact=None``, graphs up to this many points are exact (flat) searches.
 EXACT_MAX_N = 20_000
+#: a dense similarity of up to this many multiply-adds (n * n * d) is one product (under a
+#: second); above, row blocks that return to Python between them (see :func:`dense_block`)
+DENSE_ONE_CALL = 1 << 33
 
 
 def as_similarity(S, *, name: str = "X"):
@@ -352,6 +355,8 @@ def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto"
     base, query = _prepare(X, metric)
     if exact is None:
         exact = n <= EXACT_MAX_N
+    log.info("kNN graph: %d points, %d neighbours, %s search (%s on %s)", n, k,
+             "exact" if exact else "partitioned", be.name, be.device)
     if exact:
         sims, idx = _search_exact(be, base, query, k, callback, batch_size)
     else:
@@ -438,15 +443,34 @@ def prepare_dense(X, metric: str, gamma: float | None = None):
 
 
 def dense_block(Xd, metric: str, gamma: float | None) -> np.ndarray:
-    """The dense similarity of rows from :func:`prepare_dense` (no checks)."""
+    """The dense similarity of rows from :func:`prepare_dense` (no checks).
+    A product of more than ``DENSE_ONE_CALL`` multiply-adds runs in row blocks
+    of about ``CALL_WORK`` (the upper triangle, mirrored: the work of one
+    symmetric product), so that Ctrl-C raises between them (``coreset._pace``)."""
+    n = Xd.shape[0]
+    d = Xd.shape[1] if Xd.ndim > 1 else 1
+    if n * n * d <= DENSE_ONE_CALL:
+        G = Xd @ Xd.T
+    else:
+        from .._pace import rows_per_call
+
+        G = np.empty((n, n), (Xd[:1] @ Xd[:1].T).dtype)
+        bs = rows_per_call(n, n * d)
+        for start in range(0, n, bs):
+            stop = min(n, start + bs)
+            np.matmul(Xd[start:stop], Xd[start:].T, out=G[start:stop, start:])
+            D = G[start:stop, start:stop]
+            low = np.tril_indices(stop - start, -1)
+            D[low] = D.T[low]  # symmetric within the block too
+            G[stop:, start:stop] = G[start:stop, stop:].T
     if metric == "cosine":
-        S = Xd @ Xd.T
+        S = G
         np.fill_diagonal(S, 1.0)
     elif metric == "inner_product":
-        S = Xd @ Xd.T
+        S = G
     else:
         sq = np.einsum("ij,ij->i", Xd, Xd)
-        S = np.maximum(sq[:, None] + sq[None, :] - 2 * (Xd @ Xd.T), 0)
+        S = np.maximum(sq[:, None] + sq[None, :] - 2 * G, 0)
         np.fill_diagonal(S, 0.0)
         S = np.exp(-gamma * S)
     np.maximum(S, 0, out=S)
@@ -473,10 +497,13 @@ def nearest_among(X, queries: np.ndarray, targets: np.ndarray, *, metric="cosine
     reaches to a selected point)."""
     base, query = _prepare(X, metric)
     Q, B = query[queries], base[targets]
-    if backend is None:  # plain numpy, in blocks: for small problems without faiss/torch
+    if backend is None:  # plain numpy, in blocks (of CALL_WORK: Ctrl-C raises between them): without faiss/torch
+        from .._pace import rows_per_call
+
         out = np.empty(Q.shape[0], np.int64)
-        for start in range(0, Q.shape[0], 4096):
-            out[start:start + 4096] = np.argmax(Q[start:start + 4096] @ B.T, axis=1)
+        bs = min(4096, rows_per_call(Q.shape[0], B.shape[0] * max(1, B.shape[1])))
+        for start in range(0, Q.shape[0], bs):
+            out[start:start + bs] = np.argmax(Q[start:start + bs] @ B.T, axis=1)
         return out
     be = backend if isinstance(backend, Backend) else make_backend(backend)
     _, pos = be.search(Q, B, 1)

@@ -1,0 +1,262 @@
+"""Label-noise filter: suspect precision / recall, the choice of its default,
+its effect on training, and its cost (docs/label-noise.md, docs/benchmarks.md).
+
+Sections (each seeded; results merged into results/label-noise-<machine>.json):
+
+``detect``
+    ``find_label_suspects`` (probe, knn) and cleanlab's ``find_label_issues``
+    on the probe's out-of-sample probabilities, against the truly flipped rows
+    of ``load_dataset(name, label_noise=0.1, noise_model=m, random_state=seed)``
+    for zipf_hard, digits-lt, mnist1d_lt, text_lt, m in symmetric /
+    confusable, seeds 0-2. Precision, recall, F1, seconds.
+``tune``
+    the default detector and threshold, chosen on a VALIDATION split carved
+    from the training rows (20%, stratified by the noisy labels, noisy labels
+    kept: what a user has), never the test split: facility location with
+    equal class budgets at 10% of the remaining rows, a logistic regression
+    on the picks, balanced accuracy on the validation rows; zipf_hard,
+    digits-lt, mnist1d_lt, text_lt at 10% symmetric noise, seeds 0-2.
+``train``
+    the effect on the clean, balanced test split, 10% symmetric noise
+    (and confusable), the same logistic regression: full data with a
+    class-balanced loss (all noisy rows), random with equal class budgets,
+    random with equal class budgets from the rows the filter keeps, facility
+    location with equal budgets without and with the filter (the default).
+``speed``
+    ``coreset.select(X, fraction=0.1, y=y, class_budget="equal")`` on
+    100,000 x 128 (make_zipf, 100 classes, zipf_hard's geometry, 10% symmetric
+    noise) with the filter off and on (default), alternating, median of 3 after
+    a warm-up; the filter's own seconds from ``meta["timings"]``.
+
+    python benchmarks/bench_label_noise.py all
+    python benchmarks/bench_label_noise.py detect --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine_info, write_json  # noqa: E402
+
+import coreset  # noqa: E402
+from coreset.data import load_dataset  # noqa: E402
+from coreset.selectors._label_noise import find_label_suspects  # noqa: E402
+
+DATASETS = ("zipf_hard", "digits-lt", "mnist1d_lt", "text_lt")
+NOISE = 0.1
+#: (label_filter, threshold) settings compared on the validation split
+CANDIDATES = [(None, None), ("probe", 0.25), ("probe", 0.5), ("probe", 1.0), ("knn", 0.5), ("knn", 1.0),
+              ("cleanlab", 1.0)]
+
+
+def _pr(flag: np.ndarray, truth: np.ndarray) -> dict:
+    tp = int((flag & truth).sum())
+    p = tp / max(int(flag.sum()), 1)
+    r = tp / max(int(truth.sum()), 1)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "n_flagged": int(flag.sum())}
+
+
+def _mask(idx, n):
+    m = np.zeros(n, bool)
+    m[idx] = True
+    return m
+
+
+def _load(name, seed, model="symmetric", noise=NOISE):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_dataset(name, random_state=seed, label_noise=noise, noise_model=model)
+
+
+def _logreg(X, y, weights=None, balanced=False):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = LogisticRegression(max_iter=300, class_weight="balanced" if balanced else None)
+        clf.fit(scaler.transform(X), y, sample_weight=weights)
+    return lambda Z: clf.predict(scaler.transform(Z))
+
+
+def _balanced_accuracy(y_true, y_pred) -> float:
+    classes = np.unique(y_true)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
+
+
+# ------------------------------------------------------------------------- detect
+def detect(seeds) -> dict:
+    rows = []
+    for name in DATASETS:
+        for model in ("symmetric", "confusable"):
+            for seed in seeds:
+                d = _load(name, seed, model)
+                truth = np.asarray(d.flipped, bool)
+                for method, thr in (("probe", None), ("knn", None), ("cleanlab", None), ("probe", 0.5)):
+                    t = time.perf_counter()
+                    found = find_label_suspects(d.X, d.y, method=method, threshold=thr, random_state=seed)
+                    row = {"dataset": name, "noise_model": model, "seed": seed, "method": method,
+                           "threshold": found.threshold, "n": int(d.y.size), "n_flipped": int(truth.sum()),
+                           "seconds": time.perf_counter() - t, **_pr(_mask(found.suspects, d.y.size), truth)}
+                    rows.append(row)
+                    print(f"{name:10s} {model:10s} s{seed} {method:8s} t={found.threshold:<4g} "
+                          f"P={row['precision']:.3f} R={row['recall']:.3f} ({row['seconds']:.2f}s)", flush=True)
+    return {"rows": rows, "summary": _summarise(rows, ("dataset", "noise_model", "method", "threshold"),
+                                                 ("precision", "recall", "f1", "seconds"))}
+
+
+def _summarise(rows, keys, values):
+    groups = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        s = dict(zip(keys, key))
+        for v in values:
+            xs = [r[v] for r in rs]
+            s[v] = float(np.mean(xs))
+            s[v + "_std"] = float(np.std(xs))
+        s["n_seeds"] = len(rs)
+        out.append(s)
+    return out
+
+
+# ------------------------------------------------------------------------- tune
+def _carve(y, seed, share=0.2):
+    """A validation split of the training rows, stratified by the (noisy) labels."""
+    rng = np.random.default_rng([seed, 77])
+    val = np.zeros(y.size, bool)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        k = int(round(share * rows.size)) if rows.size >= 5 else 0
+        val[rng.choice(rows, k, replace=False)] = True
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def tune(seeds) -> dict:
+    rows = []
+    for name in DATASETS:
+        for seed in seeds:
+            d = _load(name, seed)
+            tr, va = _carve(d.y, seed)
+            X, y = d.X[tr], d.y[tr]
+            for lf, thr in CANDIDATES:
+                t = time.perf_counter()
+                sel = coreset.select(X, fraction=0.1, y=y, class_budget="equal", random_state=seed,
+                                     label_filter=lf, label_filter_threshold=thr)
+                secs = time.perf_counter() - t
+                pred = _logreg(X[sel.indices], y[sel.indices])
+                acc = _balanced_accuracy(d.y[va], pred(d.X[va]))
+                flipped_picked = float(np.asarray(d.flipped)[tr][sel.indices].mean())
+                rows.append({"dataset": name, "seed": seed, "label_filter": str(lf), "threshold": thr,
+                             "val_balanced_accuracy": acc, "flipped_in_picks": flipped_picked,
+                             "select_seconds": secs})
+                print(f"tune {name:10s} s{seed} {str(lf):8s} t={thr} val_bacc={acc:.4f} "
+                      f"flipped picked={flipped_picked:.3f}", flush=True)
+    summary = _summarise(rows, ("dataset", "label_filter", "threshold"),
+                         ("val_balanced_accuracy", "flipped_in_picks"))
+    overall = {}
+    for s in summary:
+        overall.setdefault((s["label_filter"], s["threshold"]), []).append(s["val_balanced_accuracy"])
+    ranking = sorted(({"label_filter": k[0], "threshold": k[1], "mean_val_balanced_accuracy": float(np.mean(v))}
+                      for k, v in overall.items()), key=lambda r: -r["mean_val_balanced_accuracy"])
+    return {"rows": rows, "summary": summary, "ranking": ranking}
+
+
+# ------------------------------------------------------------------------- train
+TRAIN_METHODS = ("full_balanced", "random:equal", "random:equal+filtered", "facility_location:equal+no_filter",
+                 "facility_location:equal")
+
+
+def train(seeds, datasets=DATASETS, models=("symmetric", "confusable")) -> dict:
+    rows = []
+    for name in datasets:
+        for model in models:
+            for seed in seeds:
+                d = _load(name, seed, model)
+                X, y = d.X, d.y
+                flipped = np.asarray(d.flipped, bool)
+                for method in TRAIN_METHODS:
+                    sel = None
+                    if method == "full_balanced":
+                        pred = _logreg(X, y, balanced=True)
+                    else:
+                        base = "random" if method.startswith("random") else "submodular"
+                        lf = None if method.endswith("no_filter") or method == "random:equal" else "auto"
+                        sel = coreset.select(X, fraction=0.1, y=y, class_budget="equal", method=base,
+                                             random_state=seed, label_filter=lf)
+                        pred = _logreg(X[sel.indices], y[sel.indices])
+                    acc = _balanced_accuracy(d.y_test, pred(d.X_test))
+                    rows.append({"dataset": name, "noise_model": model, "seed": seed, "method": method,
+                                 "test_balanced_accuracy": acc,
+                                 "flipped_in_picks": None if sel is None else float(flipped[sel.indices].mean())})
+                    print(f"train {name:10s} {model:10s} s{seed} {method:34s} bacc={acc:.4f}", flush=True)
+    return {"rows": rows, "summary": _summarise(rows, ("dataset", "noise_model", "method"),
+                                                 ("test_balanced_accuracy",))}
+
+
+# ------------------------------------------------------------------------- speed
+def speed(reps=3) -> dict:
+    """Wall and CPU seconds (``time.process_time``: all threads of this process, so less
+    sensitive to other processes on a shared machine) of select with the filter off and on,
+    and of the detector alone."""
+    from coreset.data import make_zipf
+    from coreset.data._noise import corrupt_training
+
+    d = make_zipf(100_000, 128, 100, s=1.1, n_modes=4, class_sep=0.12, mode_spread=0.3, random_state=0)
+    noisy = corrupt_training(d.X, d.y, label_noise=NOISE, random_state=0)
+    X, y = d.X, noisy.y
+    coreset.select(X[:5000], fraction=0.1, y=y[:5000], class_budget="equal", random_state=0)  # warm-up (JIT)
+    runs = {"off": [], "on": [], "filter": []}
+    for _ in range(reps):
+        for lf in (None, "auto"):
+            w, c = time.perf_counter(), time.process_time()
+            sel = coreset.select(X, fraction=0.1, y=y, class_budget="equal", random_state=0, label_filter=lf)
+            runs["off" if lf is None else "on"].append((time.perf_counter() - w, time.process_time() - c))
+        w, c = time.perf_counter(), time.process_time()
+        found = find_label_suspects(X, y)
+        runs["filter"].append((time.perf_counter() - w, time.process_time() - c))
+    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
+    res = {"n": 100_000, "d": 128, "n_classes": 100,
+           "select_off_wall_s": med["off"][0], "select_off_cpu_s": med["off"][1],
+           "select_on_wall_s": med["on"][0], "select_on_cpu_s": med["on"][1],
+           "filter_wall_s": med["filter"][0], "filter_cpu_s": med["filter"][1],
+           "filter_share_wall": med["filter"][0] / med["off"][0], "filter_share_cpu": med["filter"][1] / med["off"][1],
+           "runs": runs, "suspects_vs_flipped": _pr(_mask(found.suspects, y.size), noisy.flipped),
+           "load_average": list(__import__("os").getloadavg())}
+    print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=1))
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("section", choices=("detect", "tune", "train", "speed", "all"))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--machine", default=None)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    info = machine_info(a.machine)
+    path = Path(a.out) if a.out else RESULTS / f"label-noise-{info['name']}.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
+    result["machine"] = info
+    sections = ("detect", "tune", "train", "speed") if a.section == "all" else (a.section,)
+    for s in sections:
+        t = time.perf_counter()
+        result[s] = {"detect": detect, "tune": tune, "train": train}[s](a.seeds) if s != "speed" else speed()
+        result[s]["seconds"] = time.perf_counter() - t
+        write_json(path, result)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,413 @@
+"""Label-noise suspects: rows whose label the rest of the data contradicts.
+
+Diversity objectives love outliers, and a mislabeled row is an outlier of
+the class it claims: facility location within a class has a large gain for
+it. When labels are given, selection keeps the rows found here out of the
+*candidates* (they cannot be picked) while they stay in the ground set that
+must be covered. See ``docs/label-noise.md`` for the measured precision and
+recall and where the detectors fail.
+
+Detectors (every one out of sample: a row never votes for its own label):
+
+``probe`` (what ``auto`` runs on embeddings)
+    nearest class prototypes as cells: each class is summarised by up to
+    ``MAX_PROTOTYPES`` spherical k-means centroids of its rows (one per
+    ``ROWS_PER_PROTOTYPE`` rows); every row joins the cell of its most
+    similar prototype (cosine; its own prototype taken without it: exact
+    leave-one-out), and the labels of the other rows in that cell vote.
+    O(N d P) for P <= 4 C prototypes: one matrix product, no training loop.
+``knn``
+    label votes of the ``KNN_NEIGHBORS`` nearest neighbours over all rows
+    (not within the class), on the engine's kNN graph (:mod:`coreset.similarity`;
+    exact up to 20,000 rows, k-means-partitioned above). More precise on
+    some data, 10-100 times the probe's cost; what ``auto`` runs on a
+    precomputed similarity.
+``cleanlab``
+    cleanlab's ``find_label_issues`` (confident learning, prune by noise rate)
+    on the probe's out-of-sample probabilities (softmax of each class's
+    nearest-prototype cosine, the temperature fitted by likelihood). Needs
+    ``pip install cleanlab``.
+
+The rule for ``probe`` and ``knn``: with ``v_own`` votes for a row's label and
+``v_other`` for the most voted other label, the row is a suspect when
+``(v_own + 0.5) / (v_other + 0.5) < threshold`` (``threshold=1``: another
+label out-votes it; smaller thresholds flag only rows out-voted by a wider
+margin). That ratio is the row's ``score`` (higher = less suspect). For
+``cleanlab`` the threshold is cleanlab's ``frac_noise``: the share of its
+estimated issues to flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_float
+from ..exceptions import BackendUnavailableError, UnknownNameError, ValidationError
+
+__all__ = ["LABEL_FILTERS", "DEFAULT_THRESHOLDS", "LabelSuspects", "check_label_filter", "find_label_suspects",
+           "label_probabilities", "guard_candidates", "class_candidates"]
+
+log = logging.getLogger(__name__)
+
+#: detector names a ``label_filter`` accepts (and None: no filter)
+LABEL_FILTERS = ("auto", "probe", "knn", "cleanlab")
+#: the default threshold of each detector, chosen on a validation split carved
+#: from zipf_hard's training rows (benchmarks/bench_label_noise.py; docs/label-noise.md)
+DEFAULT_THRESHOLDS = {"probe": 1.0, "knn": 1.0, "cleanlab": 1.0}
+#: probe: at most this many prototypes per class, one per this many rows
+MAX_PROTOTYPES = 4
+ROWS_PER_PROTOTYPE = 32
+KMEANS_ITERATIONS = 5
+#: knn: neighbours that vote (the row itself excluded)
+KNN_NEIGHBORS = 10
+#: rows scored per matrix product (bounds the (rows x prototypes) block)
+BATCH_ROWS = 8192
+
+
+@dataclass(frozen=True, eq=False)
+class LabelSuspects:
+    """What a label filter found.
+
+    Attributes
+    ----------
+    suspects : int64 array, sorted: rows whose label looks wrong.
+    score : float64 array (N,): ``(v_own + 0.5) / (v_other + 0.5)``, the
+        row's label votes over the most voted other label's (lower = more
+        suspect; below the threshold = suspect; for ``cleanlab`` the probe's
+        ratio, used only to rank).
+    method, threshold : the detector that ran and its threshold.
+    seconds : wall time of the detector.
+    """
+
+    suspects: np.ndarray
+    score: np.ndarray
+    method: str
+    threshold: float
+    seconds: float
+
+    @property
+    def mask(self) -> np.ndarray:
+        m = np.zeros(self.score.shape[0], bool)
+        m[self.suspects] = True
+        return m
+
+    def describe(self) -> dict:
+        return {"method": self.method, "threshold": self.threshold, "n_suspects": int(self.suspects.size),
+                "seconds": self.seconds}
+
+
+def check_label_filter(label_filter, threshold=None):
+    """Validate a ``label_filter`` / ``label_filter_threshold`` pair; returns
+    ``(name or None, threshold or None)`` (the threshold resolved later, per
+    detector, when None)."""
+    if label_filter is None:
+        if threshold is not None:
+            raise ValidationError(f"label_filter_threshold={threshold!r} applies to a label filter; "
+                                  "got label_filter=None")
+        return None, None
+    if not isinstance(label_filter, str) or label_filter not in LABEL_FILTERS:
+        raise UnknownNameError("label_filter", label_filter, LABEL_FILTERS)
+    if threshold is not None:
+        threshold = check_float(threshold, "label_filter_threshold", low=0.0, high=1.0, low_open=True)
+    return label_filter, threshold
+
+
+def resolve_method(name: str, precomputed: bool) -> str:
+    """``auto`` -> ``probe`` on embeddings, ``knn`` on a precomputed similarity."""
+    if name == "auto":
+        return "knn" if precomputed else "probe"
+    if precomputed and name != "knn":
+        raise ValidationError(f"label_filter={name!r} needs embeddings; got a precomputed similarity "
+                              "(use label_filter='knn' or 'auto')")
+    return name
+
+
+def find_label_suspects(X, y, *, method="auto", threshold=None, metric="cosine", random_state=0) -> LabelSuspects:
+    """Rows of ``X`` whose label ``y`` looks wrong (see the module doc).
+
+    ``X``: (N, d) embeddings, or an (N, N) similarity with
+    ``metric="precomputed"`` (``knn`` only). ``method``: "auto", "probe",
+    "knn" or "cleanlab". ``threshold`` in (0, 1] (default per detector,
+    ``DEFAULT_THRESHOLDS``). ``metric``: of the kNN graph (the probe is cosine)."""
+    from .._validation import as_embeddings, check_labels, check_random_state
+    from ..similarity import as_similarity
+
+    method, threshold = check_label_filter(method, threshold)
+    if method is None:
+        raise ValidationError("method must be one of " + ", ".join(LABEL_FILTERS) + "; got None")
+    precomputed = metric == "precomputed"
+    data = as_similarity(X) if precomputed else as_embeddings(X)
+    y = check_labels(y, data.shape[0])
+    seed = int(check_random_state(random_state).integers(0, 2**31 - 1))
+    return detect(data, y, method, threshold, precomputed=precomputed, metric=metric, seed=seed)
+
+
+def detect(data, y, method, threshold, *, precomputed=False, metric="cosine", seed=0) -> LabelSuspects:
+    """:func:`find_label_suspects` on validated input (what selectors call)."""
+    t0 = time.perf_counter()
+    method = resolve_method(method, precomputed)
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLDS[method]
+    _, codes = np.unique(np.asarray(y), return_inverse=True)
+    codes = codes.astype(np.int64).ravel()
+    n_classes = int(codes.max()) + 1 if codes.size else 0
+    if n_classes < 2:
+        score = np.full(codes.size, np.inf)
+        return LabelSuspects(np.zeros(0, np.int64), score, method, float(threshold), time.perf_counter() - t0)
+    rng = np.random.default_rng(seed)
+    if method == "knn":
+        own, other = _knn_votes(data, codes, metric="precomputed" if precomputed else metric, seed=seed)
+    else:
+        own, other, scores = _probe(data, codes, n_classes, rng, keep_scores=method == "cleanlab")
+    score = (own + 0.5) / (other + 0.5)
+    if method == "cleanlab":
+        flag = _cleanlab_issues(codes, _softmax(scores, _fit_temperature(scores, codes)), threshold)
+    else:
+        flag = score < threshold
+    suspects = np.flatnonzero(flag).astype(np.int64)
+    return LabelSuspects(suspects, score.astype(np.float64), method, float(threshold), time.perf_counter() - t0)
+
+
+def label_probabilities(X, y, *, random_state=0):
+    """Out-of-sample class probabilities of the probe (rows x classes, columns
+    in ``np.unique(y)`` order) and the classes: what ``cleanlab`` consumes.
+    Holds an N x C matrix (the filter itself keeps only a sample of it)."""
+    from .._validation import as_embeddings, check_labels, check_random_state
+
+    data = as_embeddings(X)
+    y = check_labels(y, data.shape[0])
+    classes, codes = np.unique(y, return_inverse=True)
+    codes = codes.astype(np.int64).ravel()
+    rng = np.random.default_rng(int(check_random_state(random_state).integers(0, 2**31 - 1)))  # as detect seeds it
+    S = _probe(data, codes, classes.size, rng, keep_scores=True)[2]
+    return _softmax(S, _fit_temperature(S, codes)), classes
+
+
+def guard_candidates(candidates: np.ndarray, score: np.ndarray, need: int) -> np.ndarray:
+    """``candidates`` (a mask) with the least suspect non-candidates added
+    (highest ``score`` first, ties to the lower index) until at least
+    ``need`` rows are candidates (all rows when there are fewer)."""
+    have = int(candidates.sum())
+    if have >= need:
+        return candidates
+    out = candidates.copy()
+    rest = np.flatnonzero(~candidates)
+    order = rest[np.lexsort((rest, -score[rest]))]
+    out[order[:need - have]] = True
+    return out
+
+
+def class_candidates(candidates, score, splits, budgets) -> np.ndarray:
+    """The candidates under class budgets: each class (``splits``: its rows)
+    keeps at least its budget's worth of candidates, its least suspect rows
+    re-admitted first when the filter left it fewer."""
+    out = candidates.copy()
+    for m, b in zip(splits, budgets):
+        if int(out[m].sum()) < b:
+            out[m] = guard_candidates(out[m], score[m], int(b))
+    return out
+
+
+# --------------------------------------------------------------------- probe
+
+
+def _unit_rows(X) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit length (float32; zero rows stay zero) and their
+    squared norms (1, or 0 for a zero row)."""
+    Z = np.asarray(X, dtype=np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", Z, Z, dtype=np.float64))
+    if not np.isfinite(norm).all() or (norm[norm > 0] < 1e-18).any():  # float32 cannot hold the norm: rescale
+        scale = np.abs(Z).max(axis=1, keepdims=True)
+        scale[scale == 0] = 1.0
+        Z = Z / scale
+        norm = np.sqrt(np.einsum("ij,ij->i", Z, Z, dtype=np.float64))
+    inv = np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1.0), 0.0)
+    Z = Z * inv.astype(np.float32)[:, None]
+    return Z, (norm > 0).astype(np.float64)
+
+
+def _group_sums(Zc, assign, m):
+    """Row sums of ``Zc`` per group ``assign`` in [0, m) (a one-hot product:
+    far faster than ``np.add.at``)."""
+    onehot = np.zeros((m, Zc.shape[0]), np.float32)
+    onehot[assign, np.arange(Zc.shape[0])] = 1.0
+    return onehot @ Zc
+
+
+def _prototypes(Z, codes, n_classes, rng):
+    """Spherical k-means within each class: (sums of
+    each prototype's rows, their counts, the class of each prototype in class
+    order, the prototype of each row)."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_classes + 1))
+    row_proto = np.empty(codes.size, np.int64)
+    sums, counts, owner = [], [], []
+    for c in range(n_classes):
+        rows = order[bounds[c]:bounds[c + 1]]
+        Zc = Z[rows]
+        m = min(MAX_PROTOTYPES, max(1, math.ceil(rows.size / ROWS_PER_PROTOTYPE)))
+        assign = np.zeros(rows.size, np.int64)
+        if m > 1:
+            cent = Zc[rng.choice(rows.size, m, replace=False)]
+            for _ in range(KMEANS_ITERATIONS):
+                a = np.argmax(Zc @ cent.T, axis=1)
+                s = _group_sums(Zc, a, m)
+                norm = np.linalg.norm(s, axis=1)
+                live = norm > 0
+                cent[live] = s[live] / norm[live, None]
+            assign = np.argmax(Zc @ cent.T, axis=1)
+        used, assign = np.unique(assign, return_inverse=True)
+        assign = assign.ravel()
+        sums.append(_group_sums(Zc, assign, used.size).astype(np.float64))
+        counts.append(np.bincount(assign, minlength=used.size))
+        row_proto[rows] = len(owner) + assign
+        owner.extend([c] * used.size)
+    return np.concatenate(sums), np.concatenate(counts), np.asarray(owner, np.int64), row_proto
+
+
+def _probe(X, codes, n_classes, rng, *, keep_scores=False):
+    """The probe's votes: each row joins the cell of its nearest prototype
+    (its own prototype without it: leave-one-out), and the labels of the
+    other rows of that cell vote. Returns (votes for the row's label, votes
+    for the most voted other label, and with ``keep_scores`` the rows x
+    classes matrix of the nearest prototype's cosine per class, else None)."""
+    from ..similarity._spec import _one_blas_thread
+
+    Z, z2 = _unit_rows(X)
+    n = Z.shape[0]
+    with _one_blas_thread():  # many mid-sized products: BLAS's thread pool costs more than it gives
+        sums, counts, owner, row_proto = _prototypes(Z, codes, n_classes, rng)
+    sq = np.einsum("ij,ij->i", sums, sums)
+    # prototypes in (class, slot) order, padded to the same number of slots per class
+    slots = int(np.bincount(owner, minlength=n_classes).max())
+    first = np.searchsorted(owner, np.arange(n_classes))
+    pos = owner * slots + (np.arange(owner.size) - first[owner])  # each prototype's row in the padded table
+    table = np.zeros((n_classes * slots, Z.shape[1]), np.float32)
+    table[pos] = sums / np.sqrt(np.maximum(sq, 1e-30))[:, None]  # unit prototypes
+    table_t = np.ascontiguousarray(table.T)
+    slot_proto = np.full(n_classes * slots, -1, np.int64)
+    slot_proto[pos] = np.arange(owner.size)
+    pad = np.flatnonzero(slot_proto < 0)
+    sums32 = sums.astype(np.float32)
+    near = np.empty(n, np.int64)
+    scores = np.empty((n, n_classes), np.float32) if keep_scores else None
+    for lo in range(0, n, BATCH_ROWS):
+        hi = min(n, lo + BATCH_ROWS)
+        r = np.arange(hi - lo)
+        Zb, p = Z[lo:hi], row_proto[lo:hi]
+        SR = Zb @ table_t  # rows x (class, slot): cosine to each prototype
+        if pad.size:
+            SR[:, pad] = -2.0
+        d_own = np.einsum("ij,ij->i", Zb, sums32[p], dtype=np.float64)  # <z, sum_p>
+        n_own = sq[p] - 2.0 * d_own + z2[lo:hi]  # |sum_p - z|^2: the row's own prototype without it
+        SR[r, pos[p]] = np.where(counts[p] > 1, (d_own - z2[lo:hi]) / np.sqrt(np.maximum(n_own, 1e-30)), -2.0)
+        near[lo:hi] = slot_proto[np.argmax(SR, axis=1)]
+        if keep_scores:
+            scores[lo:hi] = SR.reshape(-1, n_classes, slots).max(axis=2)
+    own, other = _cell_votes(near, codes, n_classes)
+    return own, other, scores
+
+
+def _cell_votes(cell, codes, n_classes):
+    """For each row: how many other rows of its cell carry its label, and how
+    many carry the most frequent other label (sparse counts: O(N log N))."""
+    keys = cell * n_classes + codes
+    uniq, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    own = cnt[inv].astype(np.float64) - 1.0
+    ucell, ulab = uniq // n_classes, uniq % n_classes
+    order = np.lexsort((ulab, -cnt, ucell))  # per cell, the most frequent label first
+    head = np.ones(order.size, bool)
+    head[1:] = ucell[order][1:] != ucell[order][:-1]
+    n_cells = int(cell.max()) + 1
+    top_lab = np.full(n_cells, -1, np.int64)
+    top_cnt = np.zeros(n_cells, np.int64)
+    second = np.zeros(n_cells, np.int64)
+    first_idx = np.flatnonzero(head)
+    top_lab[ucell[order][first_idx]] = ulab[order][first_idx]
+    top_cnt[ucell[order][first_idx]] = cnt[order][first_idx]
+    nxt = first_idx + 1
+    has2 = nxt < order.size
+    has2[has2] &= ~head[nxt[has2]]
+    second[ucell[order][first_idx[has2]]] = cnt[order][nxt[has2]]
+    other = np.where(top_lab[cell] == codes, second[cell], top_cnt[cell]).astype(np.float64)
+    return own, other
+
+
+def _softmax(S, temperature):
+    Zs = np.asarray(S, dtype=np.float64) / temperature
+    Zs -= Zs.max(axis=1, keepdims=True)
+    np.exp(Zs, out=Zs)
+    Zs /= Zs.sum(axis=1, keepdims=True)
+    return Zs
+
+
+def _fit_temperature(S, codes) -> float:
+    """The softmax temperature that maximises the likelihood of the given
+    labels under the (out-of-sample) scores: golden-section search on
+    log T in [log 1e-3, log 10]."""
+    S = np.asarray(S, dtype=np.float64)
+    r = np.arange(S.shape[0])
+
+    def nll(log_t):
+        Zs = S / math.exp(log_t)
+        m = Zs.max(axis=1)
+        return float(np.mean(m + np.log(np.exp(Zs - m[:, None]).sum(axis=1)) - Zs[r, codes]))
+
+    a, b = math.log(1e-3), math.log(10.0)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = nll(c), nll(d)
+    for _ in range(30):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = nll(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = nll(d)
+    return math.exp((a + b) / 2)
+
+
+def _cleanlab_issues(codes, P, frac_noise) -> np.ndarray:
+    try:
+        from cleanlab.filter import find_label_issues
+    except ImportError:
+        raise BackendUnavailableError("label_filter='cleanlab' needs cleanlab: pip install cleanlab "
+                                      "(or pip install 'coreset[noise]')") from None
+    import warnings
+
+    with warnings.catch_warnings():  # cleanlab warns on tiny classes; the guard handles them
+        warnings.simplefilter("ignore")
+        return np.asarray(find_label_issues(codes, P, frac_noise=frac_noise), dtype=bool)
+
+
+# --------------------------------------------------------------------- knn
+
+
+def _knn_votes(data, codes, *, metric, seed):
+    """Votes of each row's ``KNN_NEIGHBORS`` nearest rows (itself excluded):
+    for its own label, and for the most voted other label."""
+    from ..similarity._knn import _build_knn
+
+    n = codes.size
+    k = min(KNN_NEIGHBORS, n - 1)
+    idx, _, _ = _build_knn(data, k + 1, metric=metric, random_state=seed)
+    nb = idx[:, 1:]
+    labels = codes[nb]
+    own = (labels == codes[:, None]).sum(axis=1).astype(np.float64)
+    others = np.where(labels == codes[:, None], -1, labels)
+    others.sort(axis=1)
+    run = np.ones(n, np.int64)
+    best = (others[:, 0] >= 0).astype(np.int64)
+    for j in range(1, others.shape[1]):
+        same = others[:, j] == others[:, j - 1]
+        run = np.where(same, run + 1, 1)
+        best = np.maximum(best, np.where(others[:, j] >= 0, run, 0))
+    return own, best.astype(np.float64)
