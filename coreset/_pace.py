@@ -22,10 +22,10 @@ CALL_SECONDS = 0.05
 #: (two cores), 0.3 s on a machine loaded six times over
 CALL_WORK = 1 << 30
 #: the multiply-adds one blocked nearest-neighbour search may do (FAISS, torch on the CPU):
-#: slower per multiply-add than a product (the top-k heaps), about 0.02 s at 8e9 a second,
-#: 0.3 s on a machine loaded six times over. Smaller blocks cost nothing measurable (2,016
-#: queries of 100,000 x 32-d, k=32, one thread: 2.0 s in one call, 1.5 s in 84-row calls)
-SEARCH_WORK = 1 << 27
+#: about 0.07 s at 8e9 a second (FAISS, k=32), 0.4 s on a machine loaded six times over.
+#: Near the 1,024-row query blocks the exact search used before (838 rows of a 10,000 x 64
+#: base): smaller blocks cost FAISS's threads up to 1.8x (10,000 x 64, 2 threads, 209 rows)
+SEARCH_WORK = 1 << 29
 
 
 class Pacer:

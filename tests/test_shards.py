@@ -3,7 +3,6 @@ files is one input, the same rows as the concatenated file (issue 19, item 1).""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -250,6 +249,8 @@ def test_uri_folded_by_pathlib_and_what_counts_as_sharded(tmp_path, shards):
     assert input_spec(Path("a/b.npy")) == Path("a/b.npy")
     assert is_sharded(shards["npy"]) and is_sharded("x/*.npy") and is_sharded("gs://b/x")
     assert not is_sharded(shards["all"])
+    np.save(tmp_path / "emb[1].npy", np.zeros((2, 3), np.float32))  # a file whose name looks like a glob
+    assert not is_sharded(tmp_path / "emb[1].npy") and as_source(tmp_path / "emb[1].npy").n_rows == 2
     src = as_source("file://" + str(shards["all"]))  # a URI naming one file: that file
     assert not isinstance(src, ShardedSource) and src.n_rows == 900
     res = CliRunner().invoke(app, ["select", str(shards["npy"]), "--n-select", "2", "--labels-column", "y", "-o",
@@ -279,3 +280,22 @@ def test_parquet_ragged_row_group_names_file_and_group(tmp_path):
     with pytest.raises(InputFileError, match=r"q\.parquet'.*row group 1 \(rows 3 to 5\) has 5 numbers per row, "
                                              r"row group 0 has 4"):
         src.read(np.arange(6))
+
+
+def test_select_stream_resumes_mid_shard(shards, tmp_path):
+    kw = dict(chunk_size=100, reservoir=300, random_state=0)
+    ref = coreset.select_stream(shards["parquet"], 20, **kw)
+    ckpt = tmp_path / "run.ckpt"
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, done, total):
+        if done >= 400:  # row 400: inside the shard of rows 131-499
+            raise Stop
+
+    with pytest.raises(Stop):
+        coreset.select_stream(shards["parquet"], 20, checkpoint=ckpt, checkpoint_every=1, callback=stop, **kw)
+    sel = coreset.select_stream(shards["parquet"], 20, checkpoint=ckpt, **kw)
+    assert sel.meta["stream"]["resumed"]
+    assert np.array_equal(sel.indices, ref.indices) and np.array_equal(sel.weights, ref.weights)

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import coreset
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pseudo-terminals")
 
 #: the most seconds from SIGINT to the end of the process
@@ -146,6 +148,13 @@ def _run(tmp_path, args, stage, *outputs, tty=False, after=1.5, timeout=120.0):
         cli.kill()
 
 
+def _warm(fn):
+    """Compile (or load from numba's disk cache) the kernels a test runs, in
+    this process, so that the command under test finds them cached: the signal
+    must land in the work, not in a first compilation (see docs/cli.md)."""
+    fn()
+
+
 # ---------------------------------------------------------------- select, by default
 def test_select_stops_during_the_knn_search(data, tmp_path):
     """An exact kNN graph of 100,000 points (FAISS, about 3e11 multiply-adds)
@@ -159,6 +168,8 @@ def test_select_stops_during_the_knn_search(data, tmp_path):
 def test_select_stops_during_the_greedy_loop(data, tmp_path):
     """Naive greedy, 2,000 picks on the dense similarity of 5,000 points, in
     compiled loops: interrupted inside them."""
+    X = np.load(data["dense"])
+    _warm(lambda: coreset.select(X[:300], 5, n_neighbors=None, optimizer="naive_greedy"))
     out = tmp_path / "sel.npz"
     _run(tmp_path, ["select", data["dense"], "--n-neighbors", "dense", "--optimizer", "naive_greedy",
                     "--n-select", "2000", "-v", "-o", out], r"naive_greedy: 2000 picks", out)
@@ -171,15 +182,10 @@ def test_dedup_stops_during_the_pair_search(data, tmp_path):
 
 
 # ---------------------------------------------------------------- every other command (slow)
-def _warm(fn):
-    """Compile (or load from numba's disk cache) the kernels a test runs, in
-    this process, so that the command under test finds them cached: the signal
-    must land in the work, not in a first compilation."""
-    fn()
-
-
 @pytest.mark.slow
 def test_select_stops_during_stochastic_greedy(data, tmp_path):
+    X = np.load(data["dense"])
+    _warm(lambda: coreset.select(X[:300], 5, n_neighbors=None, optimizer="stochastic_greedy"))
     out = tmp_path / "sel.npz"
     _run(tmp_path, ["select", data["dense"], "--n-neighbors", "dense", "--optimizer", "stochastic_greedy",
                     "--epsilon", "1e-300", "--n-select", "2500", "-v", "-o", out], r"stochastic_greedy: 2500 picks", out)
@@ -202,8 +208,6 @@ def test_select_stream_stops(data, tmp_path, moment):
 
 
 def coreset_select_stream(X, k):
-    import coreset
-
     return coreset.select_stream(np.ascontiguousarray(X), k, random_state=0)
 
 
@@ -241,6 +245,8 @@ def test_stream_checkpoint_stays_consistent(data, tmp_path):
 
 @pytest.mark.slow
 def test_select_partitions_local_stops(data, tmp_path):
+    X = np.load(data["big"], mmap_mode="r")
+    _warm(lambda: coreset.select(np.array(X[:3000]), 5, n_neighbors=16, optimizer="naive_greedy"))
     out = tmp_path / "sel.npz"
     _run(tmp_path, ["select", data["big"], "--partitions", "4", "--optimizer", "naive_greedy", "--n-select", "4000",
                     "-v", "-o", out], r"naive_greedy: \d+ picks", out)

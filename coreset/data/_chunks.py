@@ -13,6 +13,7 @@ what error messages name.
 from __future__ import annotations
 
 import os
+
 import numpy as np
 
 from ..exceptions import ValidationError

@@ -66,6 +66,8 @@ def is_sharded(path) -> bool:
     """True when ``path`` names a sharded input (a URI, a glob, or a folder
     that is not a Hugging Face ``save_to_disk`` folder) rather than one file."""
     s = os.fspath(path)
+    if os.path.isfile(s):  # a file, even one whose name has glob characters ("emb[1].npy")
+        return False
     if is_uri(s) or _GLOB.search(s):
         return True
     if os.path.isdir(s):
@@ -120,7 +122,11 @@ def _list(spec: str):
         return sorted(p for p in _glob.glob(spec) if os.path.isfile(p) and _keep(os.path.basename(p))), None, "glob"
     if not os.path.isdir(spec):
         raise InputFileError(f"{spec!r}: no such file or folder")
-    return sorted(os.path.join(spec, e.name) for e in os.scandir(spec) if e.is_file() and _keep(e.name)), None, "folder"
+    entries = [e for e in os.scandir(spec) if e.is_file()]
+    skipped = [e.name for e in entries if not _keep(e.name)]
+    if skipped:
+        log.debug("%s: not shards, skipped: %s", spec, ", ".join(sorted(skipped)[:10]))
+    return sorted(os.path.join(spec, e.name) for e in entries if _keep(e.name)), None, "folder"
 
 
 def open_path(spec, column: str | None = None) -> Source:
@@ -151,16 +157,18 @@ class ShardedSource(Source):
             raise InputFileError(f"{spec!r}: no shards")
         self.parts, self.spec = list(parts), str(spec)
         first = self.parts[0]
-        for i, s in enumerate(self.parts[1:], 1):
-            if s.n_rows and first.n_rows and s.dim != first.dim:
-                raise InputFileError(f"{s.path!r}: shard {i} of {spec!r} has {s.dim} numbers per row, shard 0 "
-                                     f"({first.path!r}) has {first.dim}; every shard must have the same width")
+        j = next((j for j, s in enumerate(self.parts) if s.n_rows), 0)  # the width: the first shard with rows
+        for i, s in enumerate(self.parts):
+            if s.n_rows and s.dim != self.parts[j].dim:
+                raise InputFileError(f"{s.path!r}: shard {i} of {spec!r} has {s.dim} numbers per row, shard {j} "
+                                     f"({self.parts[j].path!r}) has {self.parts[j].dim}; every shard must have the "
+                                     "same width")
             if s.dtype != first.dtype:
                 raise InputFileError(f"{s.path!r}: shard {i} of {spec!r} holds {s.dtype} values, shard 0 "
                                      f"({first.path!r}) holds {first.dtype}; every shard must have the same type")
         self.offsets = np.cumsum([0] + [s.n_rows for s in self.parts]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])
-        self.dim = next((s.dim for s in self.parts if s.n_rows), first.dim)
+        self.dim = self.parts[j].dim
         self.dtype = first.dtype
         self._shards = None
 

@@ -31,6 +31,8 @@ __all__ = ["Source", "ArraySource", "NpySource", "ParquetSource", "as_source", "
 
 #: bytes read per block by the file sources
 BLOCK_BYTES = 16 * 2**20
+#: a parquet row group up to this size stays in memory for the next read (sampled reads hit it again)
+_CACHE_BYTES = 64 * 2**20
 #: the file kinds a row source reads (and a sharded input is made of)
 SHARD_SUFFIXES = (".npy", ".parquet", ".pq")
 
@@ -305,7 +307,7 @@ class ParquetSource(Source):
             raise InputFileError(f"{self.path!r}: corrupt or truncated parquet file (row group {g}: "
                                  f"{type(exc).__name__}: {exc})") from None
         X = self._matrix(col, g, lo, hi)
-        self._cache = (g, X)
+        self._cache = (g, X) if X.nbytes <= _CACHE_BYTES else None  # a small group is kept for the next read
         return X
 
     def _read_sorted(self, rows):

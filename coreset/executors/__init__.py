@@ -4,8 +4,9 @@ come from (an array, a ``.npy`` or ``.parquet`` file) so that the driver
 never ships nor holds the full matrix."""
 
 from ._base import Executor, LocalExecutor, make_executor
-from ._ray import RayExecutor
+from ._ray import RayExecutor, check_address
+from ..data._shards import ShardedSource
 from ..data._sources import ArraySource, NpySource, ParquetSource, Source, as_source
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "Source", "ArraySource", "NpySource",
-           "ParquetSource", "as_source"]
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "check_address", "make_executor", "Source", "ArraySource",
+           "NpySource", "ParquetSource", "ShardedSource", "as_source"]

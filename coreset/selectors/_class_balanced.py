@@ -23,12 +23,13 @@ class ClassBalanced(WrapperSelector):
 
     With the inner selector's label filter (``label_filter``, on by default
     for the submodular selector), the suspects of the whole input are found
-    once, before the split, and kept out of each class's candidates. The
-    class budgets are those without the filter (the same per-class counts);
-    a class with fewer candidates than its budget takes back its least
-    suspect rows until it has as many, so no class is ever emptied or shrunk
-    by the filter (when a detector flags most of a class, it is the detector
-    that cannot separate that class; see ``docs/label-noise.md``).
+    once, before the split, and kept out of each class's candidates (the
+    sub-groups carry them). The class budgets are those without the filter
+    (the same per-class counts); a class with fewer candidates than its
+    budget takes back its least suspect rows until it has as many (the inner
+    selector's guard), so no class is ever emptied or shrunk by the filter
+    (when a detector flags most of a class, it is the detector that cannot
+    separate that class; see ``docs/label-noise.md``).
     """
 
     needs_labels = True
@@ -101,10 +102,6 @@ class ClassBalanced(WrapperSelector):
             group.info["class_errors"] = errors.tolist()
         budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class,
                                   class_errors=errors)
-        if group.candidates is not None and not group.candidates.all():  # the label filter's suspects
-            from ._label_noise import class_candidates
-
-            group.candidates = class_candidates(group.candidates, group.suspect_score, splits, budgets)
         parts = []
         objective = 0.0
         for m, b in zip(splits, budgets):

@@ -50,7 +50,7 @@ from .._validation import check_float
 from ..exceptions import BackendUnavailableError, UnknownNameError, ValidationError
 
 __all__ = ["LABEL_FILTERS", "DEFAULT_THRESHOLDS", "LabelSuspects", "check_label_filter", "find_label_suspects",
-           "label_probabilities", "guard_candidates", "class_candidates"]
+           "label_probabilities", "guard_candidates"]
 
 log = logging.getLogger(__name__)
 
@@ -199,17 +199,6 @@ def guard_candidates(candidates: np.ndarray, score: np.ndarray, need: int) -> np
     rest = np.flatnonzero(~candidates)
     order = rest[np.lexsort((rest, -score[rest]))]
     out[order[:need - have]] = True
-    return out
-
-
-def class_candidates(candidates, score, splits, budgets) -> np.ndarray:
-    """The candidates under class budgets: each class (``splits``: its rows)
-    keeps at least its budget's worth of candidates, its least suspect rows
-    re-admitted first when the filter left it fewer."""
-    out = candidates.copy()
-    for m, b in zip(splits, budgets):
-        if int(out[m].sum()) < b:
-            out[m] = guard_candidates(out[m], score[m], int(b))
     return out
 
 

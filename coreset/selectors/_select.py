@@ -91,7 +91,7 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
             params.setdefault("metric", "cosine")
         own = {k: params.pop(k) for k in list(params) if k in cls().get_params()}
         stray = {k: params.pop(k) for k in _FILTER_PARAMS if k in params}
-        if any(v is not None for v in stray.values()):
+        if stray.get("label_filter") not in (None, "auto") or stray.get("label_filter_threshold") is not None:
             raise ValidationError(f"label_filter applies to the submodular and random selectors; got "
                                   f"method={method!r} with {', '.join(f'{k}={v!r}' for k, v in stray.items())}")
         for k in ("n_neighbors", "backend", "device", "batch_size", "exact", "n_probe", "n_clusters", "gamma"):
