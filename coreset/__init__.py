@@ -6,8 +6,7 @@ needed.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .exceptions import (  # noqa: E402
     BackendUnavailableError,
     CoresetError,
@@ -44,7 +43,7 @@ __all__ = [
 
 def __getattr__(name):  # lazy: keeps `import coreset` free of numba/torch/faiss
     if name == "knee":
-        from .report._knee import knee
+        from ._knee import knee
 
         return knee
     if name == "select_stream":

@@ -33,12 +33,15 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ._atomic import STALE_TEMP_AGE_S, atomic_write, check_output_path
 from .exceptions import IndexFileError, ValidationError
-from .selection import Selection
+
+if TYPE_CHECKING:  # the Selection type is above this module: readers build the class they are given
+    from .selection import Selection
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,7 +49,6 @@ __all__ = [
     "IndexFileInfo",
     "format_for_path",
     "save_selection",
-    "load_selection",
     "read_index_file",
     "atomic_write",
     "check_output_path",
@@ -140,7 +142,7 @@ def save_selection(sel: Selection, path: str | os.PathLike, format: str | None =
     """Write ``sel`` to ``path`` atomically. The format follows the suffix
     (``.npz``, ``.parquet``/``.pq``, ``.npy``, ``.txt``) unless ``format`` is given;
     ``param`` names the path in errors (the CLI: ``--output``)."""
-    if not isinstance(sel, Selection):
+    if not all(hasattr(sel, a) for a in ("indices", "weights", "gains", "objective", "labels", "meta")):
         raise ValidationError(f"sel must be a Selection; got {type(sel).__name__}")
     fmt = format_for_path(path, format)
     with atomic_write(path, param=param) as tmp:
@@ -222,18 +224,15 @@ def _pyarrow():
 # --------------------------------------------------------------------- reading
 
 
-def load_selection(path: str | os.PathLike, format: str | None = None) -> Selection:
-    """Read an index file written by :func:`save_selection`.
+def read_index_file(path: str | os.PathLike, format: str | None = None, *,
+                    make: Callable[..., Selection]) -> tuple[Selection, IndexFileInfo]:
+    """The selection in an index file, built by ``make`` (the :class:`~coreset.Selection`
+    class: ``coreset.selection.read_index_file`` passes it), and what the file itself
+    says (format, ``format_version``, size on disk).
 
     ``.npy`` / ``.txt`` hold bare indices: the result has those indices,
     weights of 1.0, NaN gains and objective, no labels and empty ``meta``.
     """
-    return read_index_file(path, format)[0]
-
-
-def read_index_file(path: str | os.PathLike, format: str | None = None) -> tuple[Selection, IndexFileInfo]:
-    """Like :func:`load_selection`, also returning what the file itself says
-    (format, ``format_version``, size on disk)."""
     p = Path(path)
     fmt = format_for_path(p, format)
     if not p.exists():
@@ -247,7 +246,7 @@ def read_index_file(path: str | os.PathLike, format: str | None = None) -> tuple
     except OSError as exc:
         raise IndexFileError(f"cannot read index file {str(p)!r}: {exc.strerror or exc}") from None
     reader = {"npz": _read_npz, "parquet": _read_parquet, "npy": _read_npy, "txt": _read_txt}[fmt]
-    sel, version = reader(p, head)
+    sel, version = reader(p, head, make)
     return sel, IndexFileInfo(path=str(p), format=fmt, format_version=version, size_bytes=size)
 
 
@@ -273,7 +272,7 @@ def _parse_meta(p: Path, text: str) -> tuple[dict, int]:
     return meta, version
 
 
-def _build(p: Path, indices, weights, gains, objective, labels, meta, suspects=None) -> Selection:
+def _build(p: Path, make, indices, weights, gains, objective, labels, meta, suspects=None) -> Selection:
     """The Selection, once every field is what a Selection promises (docs/index-files.md,
     "What a reader guarantees")."""
     indices = np.asarray(indices)
@@ -305,7 +304,7 @@ def _build(p: Path, indices, weights, gains, objective, labels, meta, suspects=N
     _check_meta(p, meta, indices)
     suspects = _check_suspects(p, suspects, meta)
     try:
-        return Selection(indices, weights, gains, objective=objective, labels=labels, meta=meta, suspects=suspects)
+        return make(indices, weights, gains, objective=objective, labels=labels, meta=meta, suspects=suspects)
     except (ValueError, TypeError) as exc:
         raise _bad(p, str(exc)) from None
 
@@ -345,7 +344,7 @@ def _check_meta(p: Path, meta: dict, indices) -> None:
             raise _bad(p, f"meta {key} must be a string or null; got {str(meta[key])[:60]}")
 
 
-def _read_npz(p: Path, head: bytes) -> tuple[Selection, int]:
+def _read_npz(p: Path, head: bytes, make) -> tuple[Selection, int]:
     if head[:4] not in _NPZ_MAGIC:
         raise _bad(p, "not an .npz (zip) archive")
     try:
@@ -378,12 +377,12 @@ def _read_npz(p: Path, head: bytes) -> tuple[Selection, int]:
         if obj.shape != () or obj.dtype.kind not in "fiu":
             raise _bad(p, f"objective must be a 0-d number; got dtype {obj.dtype}, shape {obj.shape}")
         objective = float(obj)
-    sel = _build(p, arrays["indices"], arrays["weights"], arrays["gains"], objective, arrays.get("labels"), meta,
+    sel = _build(p, make, arrays["indices"], arrays["weights"], arrays["gains"], objective, arrays.get("labels"), meta,
                  arrays.get("suspects"))
     return sel, version
 
 
-def _read_parquet(p: Path, head: bytes) -> tuple[Selection, int]:
+def _read_parquet(p: Path, head: bytes, make) -> tuple[Selection, int]:
     pa, pq = _pyarrow()
     if head[:4] != _PARQUET_MAGIC:
         raise _bad(p, "not a parquet file")
@@ -434,19 +433,19 @@ def _read_parquet(p: Path, head: bytes) -> tuple[Selection, int]:
             raise _bad(p, "its suspects are not a JSON list of row numbers") from None
         if suspects.size == 0:
             suspects = suspects.astype(np.int64)
-    sel = _build(p, col("indices"), col("weights"), col("gains"), objective, labels, meta, suspects)
+    sel = _build(p, make, col("indices"), col("weights"), col("gains"), objective, labels, meta, suspects)
     if _SHA256_KEY in md and md[_SHA256_KEY] != _parquet_digest(
             sel.indices, sel.weights, sel.gains, sel.labels, md).encode():
         raise _bad(p, "its content does not match its sha256 (changed or damaged since it was written)")
     return sel, version
 
 
-def _bare(p: Path, indices: np.ndarray) -> Selection:
+def _bare(p: Path, make, indices: np.ndarray) -> Selection:
     n = indices.shape[0] if indices.ndim == 1 else 0
-    return _build(p, indices, np.ones(n), np.full(n, np.nan), float("nan"), None, {})
+    return _build(p, make, indices, np.ones(n), np.full(n, np.nan), float("nan"), None, {})
 
 
-def _read_npy(p: Path, head: bytes) -> tuple[Selection, None]:
+def _read_npy(p: Path, head: bytes, make) -> tuple[Selection, None]:
     if not head.startswith(_NPY_MAGIC):
         raise _bad(p, "not an .npy file")
     try:
@@ -457,10 +456,10 @@ def _read_npy(p: Path, head: bytes) -> tuple[Selection, None]:
         raise _bad(p, f"corrupt or truncated ({exc})") from None
     except (OSError, EOFError) as exc:
         raise _bad(p, f"corrupt or truncated ({exc})") from None
-    return _bare(p, arr), None
+    return _bare(p, make, arr), None
 
 
-def _read_txt(p: Path, head: bytes) -> tuple[Selection, None]:
+def _read_txt(p: Path, head: bytes, make) -> tuple[Selection, None]:
     values = []
     try:
         with open(p, encoding="ascii") as fh:
@@ -474,5 +473,5 @@ def _read_txt(p: Path, head: bytes) -> tuple[Selection, None]:
                     raise _bad(p, f"line {lineno} is not an integer index: {s[:40]!r}") from None
     except UnicodeDecodeError:
         raise _bad(p, "not an ASCII text file of indices") from None
-    return _bare(p, np.array(values, dtype=np.int64)), None
+    return _bare(p, make, np.array(values, dtype=np.int64)), None
 

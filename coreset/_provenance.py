@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 
 __all__ = ["build_meta"]
 

@@ -429,7 +429,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     shards_meta = getattr(getattr(src, "source", None), "shards_meta", None)
     if shards_meta is not None:  # a folder / glob / URI of shards: each shard's path, rows, fingerprint
         meta["shards"] = shards_meta()
-    from . import __version__
+    from ._version import __version__
 
     meta["library_version"] = __version__
     return Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"], meta=meta)
@@ -539,7 +539,7 @@ def sieve_partial_fit(est, X, y=None):
             "metric": "cosine", "n_samples": st["seen"], "n_features": st["d"], "partial_fit_chunks": st["chunks"],
             "random_state": est.random_state if isinstance(est.random_state, (int, type(None))) else None,
             "stream": {"reservoir": int(st["sieve"].R.shape[0]), "epsilon": eps, "n_neighbors": m, **res["info"]}}
-    from . import __version__
+    from ._version import __version__
 
     meta.update(library_version=__version__, input_fingerprint=None)  # chunks are not kept: nothing to hash
     est.n_chunks_ = st["chunks"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Selection"]
+__all__ = ["Selection", "load_selection", "read_index_file"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,15 +114,13 @@ class Selection:
     @classmethod
     def load(cls, path: str | PathLike, *, format: str | None = None) -> "Selection":
         """Read an index file written by :meth:`save` (``allow_pickle=False``)."""
-        from ._io import load_selection
-
-        return load_selection(path, format=format)
+        return read_index_file(path, format, make=cls)[0]
 
     def knee(self, n_samples: int | None = None) -> dict:
         """Where the gain curve bends: ``{"n_picks", "fraction", ...}``, the
         first ``n_picks`` rows being the budget it suggests (Kneedle on the
         cumulative objective; ``coreset.report.knee``, docs/report.md)."""
-        from .report._knee import knee
+        from ._knee import knee
 
         return knee(self, n_samples=n_samples)
 
@@ -140,3 +138,22 @@ class Selection:
             f"Selection(n_select={len(self)}, objective={self.objective:.6g}, "
             f"weights_sum={self.weights.sum():.6g}, method={self.meta.get('method')!r})"
         )
+
+
+def load_selection(path: str | PathLike, format: str | None = None) -> Selection:
+    """Read an index file written by :meth:`Selection.save` (or
+    ``coreset._io.save_selection``).
+
+    ``.npy`` / ``.txt`` hold bare indices: the result has those indices,
+    weights of 1.0, NaN gains and objective, no labels and empty ``meta``.
+    """
+    return read_index_file(path, format)[0]
+
+
+def read_index_file(path: str | PathLike, format: str | None = None, *, make=Selection):
+    """Like :func:`load_selection`, also returning what the file itself says
+    (an ``IndexFileInfo``: format, ``format_version``, size on disk). The file
+    format lives in ``coreset._io``, below this module: it builds ``make``."""
+    from ._io import read_index_file as read
+
+    return read(path, format, make=make)

@@ -80,7 +80,7 @@ def same_selection(a, b) -> bool:
 
 
 def index_file(req):
-    from coreset._io import read_index_file
+    from coreset.selection import read_index_file
 
     sel, _ = read_index_file(req["path"])
     bad = valid_selection(sel)

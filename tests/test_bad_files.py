@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import coreset
-from coreset._io import read_index_file
+from coreset.selection import read_index_file
 from coreset.exceptions import IndexFileError, InputFileError, ValidationError
 
 

@@ -21,7 +21,8 @@ import pytest
 import scipy.sparse as sp
 
 from coreset import Selection
-from coreset._io import atomic_write, load_selection, save_selection
+from coreset._io import atomic_write, save_selection
+from coreset.selection import load_selection
 from coreset._validation import as_embeddings, check_labels
 from coreset.data._readers import read_embeddings, read_labels
 from coreset.exceptions import DegenerateInputError, IndexFileError, InputFileError, ValidationError

@@ -4,6 +4,7 @@
 Offline: every dataset is built here with ``Dataset.from_dict``."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -117,6 +118,8 @@ def test_a_dataset_without_an_embedding_column_names_its_columns(source):
         select_dataset(plain.remove_columns(["pixels"]), fraction=0.1)
     msg = str(exc.value)
     assert "no embedding column" in msg
+    hint = re.search(r"coreset\.integrations\.huggingface\.(\w+)\(ds, column=", msg)  # a function that exists
+    assert hint and callable(getattr(coreset.integrations.huggingface, hint.group(1), None)), msg
     for part in ("text (string)", "label (int64)", "score (float64)", "flag (bool)", "tags (list of string)"):
         assert part in msg, (part, msg)
     with pytest.raises(ValidationError, match=r"2 embedding columns \(emb, emb2\); name one"):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from coreset import IndexFileError, Selection, ValidationError
-from coreset._io import FORMAT_VERSION, format_for_path, load_selection, read_index_file, save_selection
+from coreset._io import FORMAT_VERSION, format_for_path, save_selection
+from coreset.selection import load_selection, read_index_file
 
 
 def make_selection(labels="int", n=7, objective=12.5):

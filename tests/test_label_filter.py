@@ -145,7 +145,8 @@ def test_a_class_of_suspects_keeps_its_least_suspect_rows():
         sel = select(X, n_select=n_select, y=y, class_budget="equal", n_neighbors=None, label_filter="knn")
         assert allocate_budget(np.bincount(y), n_select, "equal")[2] == budget
         assert sorted(sel.indices[y[sel.indices] == 2].tolist()) == sorted(least[:budget].tolist())
-        np.testing.assert_array_equal(np.bincount(y[sel.indices], minlength=3), allocate_budget(np.bincount(y), n_select, "equal"))
+        np.testing.assert_array_equal(np.bincount(y[sel.indices], minlength=3),
+                                      allocate_budget(np.bincount(y), n_select, "equal"))
 
 
 def test_guards_hand_computed():

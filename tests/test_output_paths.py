@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 import coreset
 import coreset._atomic as atomic
 from coreset import Selection
-from coreset._io import atomic_write, load_selection, save_selection
+from coreset._io import atomic_write, save_selection
+from coreset.selection import load_selection
 from coreset.cli import app
 from coreset.exceptions import OutputPathError, OutputWriteError
 

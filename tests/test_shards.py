@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import coreset
 from coreset import GreeDi, InputFileError, SubmodularSelector
-from coreset._io import load_selection
+from coreset.selection import load_selection
 from coreset.cli import app
 from coreset.data import input_fingerprint
 from coreset.data._shards import ShardedSource, input_spec, is_sharded

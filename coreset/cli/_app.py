@@ -49,7 +49,7 @@ app = typer.Typer(
 
 def _version(value: bool):
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         typer.echo(f"coreset {__version__}")
         raise typer.Exit()

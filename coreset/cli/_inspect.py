@@ -21,7 +21,7 @@ SUSPECTS_SHOWN = 10
 def describe_index_file(path, format: str | None = None) -> dict:
     """A JSON-ready description of an index file: format, version, size,
     selection statistics, meta and the class histogram of the selection."""
-    from .._io import read_index_file
+    from ..selection import read_index_file
 
     sel, info = read_index_file(path, format)
     hist = None

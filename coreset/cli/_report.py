@@ -115,7 +115,7 @@ def report_command(v: dict):
 
     err = stderr_console()
     with cli_errors(v["debug"]), logging_to_stderr(err, debug=v["debug"], quiet=v["quiet"]):
-        from .._io import load_selection
+        from ..selection import load_selection
         from ..exceptions import ValidationError
         from ..report import build_report
 

@@ -281,7 +281,7 @@ def select_command(v: dict):
                 X, y, source, rows = _read_input(input, dataset, v["column"], v["labels"], v["labels_column"],
                                                  whole=greedi is None)
                 if v["initial_subset"] is not None:
-                    from .._io import load_selection
+                    from ..selection import load_selection
 
                     params["initial_subset"] = load_selection(v["initial_subset"]).indices
                 t_read = time.perf_counter() - t0

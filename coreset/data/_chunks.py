@@ -79,7 +79,7 @@ class IterSource(ChunkSource):
     def chunks(self, start_row=0, start_chunk=0):
         row = 0
         for ci, X in enumerate(self._it):
-            X = np.asarray(X)
+            X = _torch_numpy(X) if type(X).__module__.startswith("torch") else np.asarray(X)
             if X.ndim != 2:
                 raise ValidationError(f"chunk {ci} must be 2-D (rows x dimensions); got shape {X.shape}")
             if ci < start_chunk:
@@ -92,6 +92,15 @@ class IterSource(ChunkSource):
             row += X.shape[0]
 
 
+def _torch_numpy(t) -> np.ndarray:
+    """A tensor's values as numpy; bfloat16 / float8 (no numpy dtype) as the
+    float32 that holds them exactly, as ``coreset.select`` reads them."""
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.element_size() < 4 and str(t.dtype) != "torch.float16":
+        t = t.float()
+    return t.numpy()
+
+
 def open_source(source, chunk_size: int, column: str | None = None) -> ChunkSource:
     """The :class:`ChunkSource` for a path (a file, or a folder / glob / URI
     of shards), a row source, an array or an iterable of arrays."""
@@ -102,7 +111,7 @@ def open_source(source, chunk_size: int, column: str | None = None) -> ChunkSour
     if isinstance(source, np.ndarray):
         return RowChunks(ArraySource(source), chunk_size)
     if type(source).__module__.startswith("torch"):
-        return RowChunks(ArraySource(source.detach().cpu().numpy()), chunk_size)
+        return RowChunks(ArraySource(_torch_numpy(source)), chunk_size)
     if hasattr(source, "__iter__"):
         return IterSource(source)
     raise ValidationError(f"source must be a .npy/.parquet path (or a folder or glob of them), an array or an "

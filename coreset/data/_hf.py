@@ -211,7 +211,7 @@ def _labels(err, col, name) -> np.ndarray:
 def _no_embedding_message(ds) -> str:
     return (f"has no embedding column (a list or fixed-size list of numbers per row); its columns: "
             f"{_describe(ds)}. Name the embedding column, or compute embeddings from a text / image column "
-            "with a backbone (coreset.integrations.huggingface.select(ds, column=..., backbone='minilm'), "
+            "with a backbone (coreset.integrations.huggingface.select_dataset(ds, column=..., backbone='minilm'), "
             "coreset embed)")
 
 

@@ -162,7 +162,7 @@ def load_mnist1d_lt(n_samples: int = 6000, *, s: float = 2.0, n_test_per_class: 
     :data:`MNIST1D_DEFAULTS` (see :func:`make_mnist1d`). ``label_noise`` /
     ``noise_model`` / ``duplicates`` corrupt the training split (copies are
     made on the 40-point signals): see ``coreset.data._noise``."""
-    from ._longtail import Dataset, zipf_class_sizes
+    from ._base import Dataset, zipf_class_sizes
     from ._noise import apply_noise, check_noise
 
     check_noise(label_noise, noise_model, duplicates)

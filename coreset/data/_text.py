@@ -227,7 +227,7 @@ def load_text_lt(n_samples: int = 4000, *, n_classes: int = 14, s: float = 1.5, 
     renormalised, and its sentence the source's sentence verbatim (see
     ``coreset.data._noise``).
     """
-    from ._longtail import Dataset, zipf_class_sizes
+    from ._base import Dataset, zipf_class_sizes
     from ._noise import apply_noise, check_noise
 
     check_noise(label_noise, noise_model, duplicates)

@@ -114,7 +114,7 @@ def dataset_selection(ds, n_select=None, *, fraction=None, column=None, labels_c
     (``class_budget``, ``method``, ``metric``, ...); ``device`` is the
     backbone's and the selection's. ``meta`` records the column, the
     backbone and the input fingerprint of the embeddings."""
-    import coreset
+    from ..selectors import select
 
     ds = _check_dataset(ds)
     if backbone is None:
@@ -127,8 +127,8 @@ def dataset_selection(ds, n_select=None, *, fraction=None, column=None, labels_c
         name = str(backbone) if isinstance(backbone, (str, os.PathLike)) else \
             getattr(backbone, "name", type(backbone).__name__)
         source = {"embedded_column": column, "backbone": name}
-    sel = coreset.select(X, n_select, fraction=fraction, y=y, random_state=random_state, callback=callback,
-                         device=device, **params)
+    sel = select(X, n_select, fraction=fraction, y=y, random_state=random_state, callback=callback,
+                 device=device, **params)
     return sel.with_meta(input=f"datasets.Dataset ({len(ds)} rows)", labels_column=labels_column, **source)
 
 
@@ -175,7 +175,7 @@ def apply_selection(ds, selection, *, weight_column=WEIGHT_COLUMN, index_column=
 
     ds = _check_dataset(ds)
     if isinstance(selection, (str, os.PathLike)):
-        from .._io import load_selection
+        from ..selection import load_selection
 
         selection = load_selection(selection)
     if not isinstance(selection, Selection):

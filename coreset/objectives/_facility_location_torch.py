@@ -12,7 +12,6 @@ import numpy as np
 
 from .._device import import_torch
 from ._base import csr_positions
-from ._facility_location import FacilityLocation
 
 __all__ = ["TorchFacilityLocation"]
 
@@ -20,13 +19,12 @@ __all__ = ["TorchFacilityLocation"]
 class TorchFacilityLocation:
     """Facility location with tensors on ``device`` ("cpu", "cuda", "cuda:N").
 
-    Accepts what :class:`FacilityLocation` accepts (validated by it), or a
-    :class:`FacilityLocation` instance. Implements the Objective protocol.
+    Accepts a :class:`FacilityLocation` instance (``FacilityLocation(S).to_torch(device)``). Implements the Objective protocol.
     """
 
     def __init__(self, similarity, device: str = "cuda"):
         torch = self._torch = import_torch()
-        base = similarity if isinstance(similarity, FacilityLocation) else FacilityLocation(similarity)
+        base = _bound(similarity, 'FacilityLocation')
         self.n = base.n
         base = base._arrays
         self.device = torch.device(device)
@@ -73,3 +71,15 @@ class TorchFacilityLocation:
                 better = vals > self.cur[pts]
                 self.cur[pts[better]] = vals[better]
                 self.assign[pts[better]] = j
+
+
+def _bound(objective, kind: str):
+    """The FacilityLocation this tensor copy is made from. This module imports the shared
+    kernels only, never ``_facility_location.py``
+    (whose ``to_torch`` imports it), so it checks the class by name."""
+    if not any(c.__name__ == kind for c in type(objective).__mro__):
+        from ..exceptions import ValidationError
+
+        raise ValidationError(f"similarity must be a {kind} (build one, then call its .to_torch(device)); "
+                              f"got {type(objective).__name__}")
+    return objective

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._device import import_torch
-from ._graph_cut import GraphCut
 
 __all__ = ["TorchGraphCut"]
 
@@ -20,13 +19,13 @@ __all__ = ["TorchGraphCut"]
 class TorchGraphCut:
     """Graph cut with tensors on ``device`` ("cpu", "cuda", "cuda:N").
 
-    Accepts a bound :class:`GraphCut` (or what it accepts, with ``lambda_``).
+    Accepts a bound :class:`GraphCut` (``lambda_`` is its own; the argument is kept for compatibility).
     Implements the Objective protocol.
     """
 
     def __init__(self, similarity, device: str = "cuda", *, lambda_: float = 0.5):
         torch = self._torch = import_torch()
-        base = similarity if isinstance(similarity, GraphCut) else GraphCut(similarity, lambda_=lambda_)
+        base = _bound(similarity, 'GraphCut')
         base._require_bound()
         self.n = base.n
         self.lambda_ = float(base.lambda_)
@@ -80,3 +79,15 @@ class TorchGraphCut:
         self.selected[j] = True
         self._value += g
         return g
+
+
+def _bound(objective, kind: str):
+    """The GraphCut this tensor copy is made from. This module imports the shared
+    kernels only, never ``_graph_cut.py``
+    (whose ``to_torch`` imports it), so it checks the class by name."""
+    if not any(c.__name__ == kind for c in type(objective).__mro__):
+        from ..exceptions import ValidationError
+
+        raise ValidationError(f"similarity must be a {kind} (build one, then call its .to_torch(device)); "
+                              f"got {type(objective).__name__}")
+    return objective

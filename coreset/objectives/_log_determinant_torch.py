@@ -16,7 +16,6 @@ import numpy as np
 
 from .._device import import_torch
 from ..exceptions import ValidationError
-from ._log_determinant import LogDeterminant
 
 __all__ = ["TorchLogDeterminant"]
 
@@ -24,13 +23,13 @@ __all__ = ["TorchLogDeterminant"]
 class TorchLogDeterminant:
     """Log-determinant with tensors on ``device`` ("cpu", "cuda", "cuda:N").
 
-    Accepts a bound :class:`LogDeterminant` (or what it accepts, with ``reg``).
+    Accepts a bound :class:`LogDeterminant` (``reg`` is its own; the argument is kept for compatibility).
     Implements the Objective protocol.
     """
 
     def __init__(self, similarity, device: str = "cuda", *, reg: float = 1.0):
         torch = self._torch = import_torch()
-        base = similarity if isinstance(similarity, LogDeterminant) else LogDeterminant(similarity, reg=reg)
+        base = _bound(similarity, 'LogDeterminant')
         base._require_bound()
         self.n = n = base.n
         self.reg = base.reg
@@ -83,3 +82,15 @@ class TorchLogDeterminant:
         g = math.log(dj2)
         self._value += g
         return g
+
+
+def _bound(objective, kind: str):
+    """The LogDeterminant this tensor copy is made from. This module imports the shared
+    kernels only, never ``_log_determinant.py``
+    (whose ``to_torch`` imports it), so it checks the class by name."""
+    if not any(c.__name__ == kind for c in type(objective).__mro__):
+        from ..exceptions import ValidationError
+
+        raise ValidationError(f"similarity must be a {kind} (build one, then call its .to_torch(device)); "
+                              f"got {type(objective).__name__}")
+    return objective

@@ -63,13 +63,21 @@ class ModuleBackbone:
     def encode(self, batch, *, batch_size: int = 64, normalize: bool = False) -> np.ndarray:
         torch = require_torch()
         x = batch if torch.is_tensor(batch) else torch.as_tensor(np.asarray(batch))
-        if not x.is_floating_point():
-            x = x.float()
+        # integers, and floats of another width than the weights' (a bfloat16 / float16 input
+        # to a float32 module, say), run in the weights' floating type
+        want = next((p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32)
+        if not x.is_floating_point() or x.dtype != want:
+            x = x.to(want)
         was = self.module.training
         self.module.eval()
         try:
             with torch.no_grad():
                 out = self.module(x.to(self.device))
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # wrong input shape for this backbone
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            raise ValidationError(f"backbone {self.name!r} failed on a batch of shape {tuple(x.shape)} "
+                                  f"({str(x.dtype).replace('torch.', '')}): {lines[-1] if lines else type(exc).__name__}"
+                                  ) from exc
         finally:
             self.module.train(was)
         if isinstance(out, (tuple, list)):

@@ -17,22 +17,11 @@ import numpy as np
 from .._validation import check_float, check_int
 from ..exceptions import UnknownNameError, ValidationError
 from ._compare_methods import make_schedule, objective_params, parse_methods, run_selection
+from ._compare_resume import AUGMENT_COLUMNS, COLUMNS, METRICS, NOISE_COLUMNS, TIMING  # the rows' columns
 
 __all__ = ["compare", "CompareResult", "cell_metrics", "class_groups", "prepare_data", "METRICS", "COLUMNS"]
 
 log = logging.getLogger(__name__)
-
-#: metric columns of a row (besides dataset, method, fraction, seed)
-METRICS = ("balanced_accuracy", "accuracy", "head_accuracy", "torso_accuracy", "tail_accuracy",
-           "worst_class_accuracy", "breadth", "n_train_rows", "sample_gradients", "selection_gradients",
-           "selection_forward", "total_compute", "selection_seconds", "training_seconds", "total_seconds")
-#: columns that vary from run to run (wall time); everything else is deterministic
-TIMING = ("selection_seconds", "training_seconds", "total_seconds")
-#: the training split's label noise / near-duplicates (coreset.data._noise), recorded in every row
-NOISE_COLUMNS = ("label_noise", "noise_model", "duplicates")
-#: sample-gradients spent on augmented copies (``+aug`` methods, _compare_augment; 0 otherwise)
-AUGMENT_COLUMNS = ("augment_gradients",)
-COLUMNS = ("dataset", "method", "fraction", "seed") + NOISE_COLUMNS + METRICS + AUGMENT_COLUMNS
 
 
 @dataclass
@@ -409,7 +398,7 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
 def _warm_up(pending, ctx):
     """Compile and load before timing: one short training run, and each
     objective once (numba) on a tiny class budget. Nothing is recorded."""
-    import coreset
+    from ..selectors import select
     import torch
 
     from ._train import train
@@ -421,8 +410,8 @@ def _warm_up(pending, ctx):
           device="cpu", labels=y[rows])
     n_present = int((np.bincount(y, minlength=C) > 0).sum())
     for obj in dict.fromkeys(s.objective for s, _, _ in pending if s.kind == "objective"):
-        coreset.select(X, n_select=n_present, y=y, method=obj, class_budget="equal", min_per_class=1,
-                       random_state=0, **objective_params(obj, ctx["select_params"]))
+        select(X, n_select=n_present, y=y, method=obj, class_budget="equal", min_per_class=1,
+               random_state=0, **objective_params(obj, ctx["select_params"]))
 
 
 def _save(out, rows, config, classes, counts):

@@ -41,6 +41,7 @@ SCORE_MODELS, SCORE_EPOCHS = 1, 5
 def _all_names() -> tuple[str, ...]:
     names = ["full", "full_balanced", "full_equal_compute", "random", "stratified_random"]
     names += [f"random_budget:{p}" for p in POLICIES]
+    names += [f"random_kept:{p}" for p in POLICIES]
     for obj in _OBJECTIVES:
         for p in POLICIES:
             names += [f"{obj}:{p}", f"{obj}:{p}+weighted"]
@@ -126,7 +127,7 @@ def parse_method(name) -> MethodSpec:
         return MethodSpec(name, "score", loss=loss)
     base, weighted = (base[:-len("+weighted")], True) if base.endswith("+weighted") else (base, False)
     head, _, policy = base.partition(":")
-    if head in ("random_budget", "rs2", "ccs"):
+    if head in ("random_budget", "random_kept", "rs2", "ccs"):
         return MethodSpec(name, head, policy=policy, loss=loss)
     assert head in OBJECTIVES
     return MethodSpec(name, "objective", objective=head, policy=policy, weighted=weighted, loss=loss)
@@ -234,7 +235,7 @@ def drop_quotas(recall, class_sizes, k, min_per_class=MIN_PER_CLASS) -> np.ndarr
 def _objective_with_counts(method, X, y, counts, seed, params):
     """``method`` run within each class on its count (rows of a class whose
     count is its size are all taken, each standing for itself)."""
-    import coreset
+    from ..selectors import select
 
     idx, w = [], []
     for c in np.flatnonzero(counts):
@@ -243,7 +244,7 @@ def _objective_with_counts(method, X, y, counts, seed, params):
             idx.append(m)
             w.append(np.ones(m.size))
             continue
-        sel = coreset.select(X[m], n_select=int(counts[c]), method=method, random_state=seed, **params)
+        sel = select(X[m], n_select=int(counts[c]), method=method, random_state=seed, **params)
         idx.append(m[np.asarray(sel.indices, dtype=np.int64)])
         w.append(np.asarray(sel.weights, dtype=np.float64))
     return np.concatenate(idx).astype(np.int64), np.concatenate(w)
@@ -253,6 +254,27 @@ def random_with_counts(y, counts, seed) -> np.ndarray:
     """Uniformly random rows of each class ``c``, ``counts[c]`` of them (seeded)."""
     rng = np.random.default_rng([seed, 11])
     parts = [rng.choice(np.flatnonzero(y == c), size=int(n), replace=False) for c, n in enumerate(counts) if n > 0]
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def random_kept_with_counts(X, y, counts, seed) -> np.ndarray:
+    """``random_with_counts`` drawn from the rows the default label filter
+    keeps (``coreset.find_label_suspects``, seeded by the cell's seed):
+    what the filter alone adds to random with the same class budget. A class
+    with fewer kept rows than its count takes back its least suspect rows, as
+    the default selection does (``guard_candidates``)."""
+    from ..selectors._label_noise import find_label_suspects, guard_candidates
+
+    found = find_label_suspects(X, y, random_state=seed)
+    kept = ~found.mask
+    rng = np.random.default_rng([seed, 11])
+    parts = []
+    for c, n in enumerate(counts):
+        if n <= 0:
+            continue
+        rows = np.flatnonzero(y == c)
+        pool = rows[guard_candidates(kept[rows], found.score[rows], int(n))]
+        parts.append(rng.choice(pool, size=int(n), replace=False))
     return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
@@ -272,25 +294,28 @@ def run_selection(spec: MethodSpec, X, y, n_classes, k, seed, select_params=None
     budgets, objectives, ccs, k-center, scores), or the per-class quotas of
     an ``rs2`` schedule; other kinds return full data. ``drop`` quotas train
     their probe here (counted in ``gradients`` / ``forward``)."""
-    import coreset
+    from ..selectors import select
 
     select_params = dict(select_params or {})
     t0 = time.perf_counter()
     kind = spec.kind
     if kind in ("random", "stratified_random", "k_center_greedy"):
-        sel = coreset.select(X, n_select=k, y=y, method=kind, random_state=seed)
+        sel = select(X, n_select=k, y=y, method=kind, random_state=seed)
         return Chosen(np.asarray(sel.indices, dtype=np.int64), None, time.perf_counter() - t0)
     grads = fwd = 0
     counts = None
     if spec.policy == "drop":  # quotas from a preliminary probe's validation recall: selection compute
         recall, grads, fwd = drop_recall(X, y, n_classes, seed)
         counts = drop_quotas(recall, np.bincount(y, minlength=n_classes), k)
-    elif kind in ("random_budget", "rs2"):
+    elif kind in ("random_budget", "random_kept", "rs2"):
         counts = budget_counts(y, n_classes, k, spec.policy)
     if kind == "rs2":
         return Chosen(None, None, time.perf_counter() - t0, gradients=grads, forward=fwd, quotas=counts)
     if kind == "random_budget":
         idx = random_with_counts(y, counts, seed)
+        return Chosen(idx, None, time.perf_counter() - t0, gradients=grads, forward=fwd)
+    if kind == "random_kept":
+        idx = random_kept_with_counts(X, y, counts, seed)
         return Chosen(idx, None, time.perf_counter() - t0, gradients=grads, forward=fwd)
     if kind in ("objective", "ccs"):
         method = spec.objective if kind == "objective" else "ccs"
@@ -299,13 +324,13 @@ def run_selection(spec: MethodSpec, X, y, n_classes, k, seed, select_params=None
             idx, w = _objective_with_counts(method, X, y, counts, seed, params)
         else:
             budget, alpha = _budget_args(spec.policy)
-            sel = coreset.select(X, n_select=k, y=y, method=method, class_budget=budget, alpha=alpha,
-                                 min_per_class=_floor(y, n_classes, k), random_state=seed, **params)
+            sel = select(X, n_select=k, y=y, method=method, class_budget=budget, alpha=alpha,
+                         min_per_class=_floor(y, n_classes, k), random_state=seed, **params)
             idx, w = np.asarray(sel.indices, dtype=np.int64), np.asarray(sel.weights, dtype=np.float64)
         return Chosen(idx, w if spec.weighted else None, time.perf_counter() - t0, gradients=grads, forward=fwd)
     if kind == "score":
-        sel = coreset.select(X, n_select=k, y=y, method=spec.name, random_state=seed, n_models=SCORE_MODELS,
-                             epochs=SCORE_EPOCHS, device="cpu")
+        sel = select(X, n_select=k, y=y, method=spec.name, random_state=seed, n_models=SCORE_MODELS,
+                     epochs=SCORE_EPOCHS, device="cpu")
         n = int(y.size)
         fwd = 0 if spec.name == "forgetting" else SCORE_MODELS * n  # forgetting scores during training
         return Chosen(np.asarray(sel.indices, dtype=np.int64), None, time.perf_counter() - t0,

@@ -11,7 +11,19 @@ from numbers import Integral, Real
 
 from ..exceptions import ValidationError
 
-__all__ = ["load_previous"]
+__all__ = ["load_previous", "METRICS", "TIMING", "NOISE_COLUMNS", "AUGMENT_COLUMNS", "COLUMNS"]
+
+#: metric columns of a row (besides dataset, method, fraction, seed)
+METRICS = ("balanced_accuracy", "accuracy", "head_accuracy", "torso_accuracy", "tail_accuracy",
+           "worst_class_accuracy", "breadth", "n_train_rows", "sample_gradients", "selection_gradients",
+           "selection_forward", "total_compute", "selection_seconds", "training_seconds", "total_seconds")
+#: columns that vary from run to run (wall time); everything else is deterministic
+TIMING = ("selection_seconds", "training_seconds", "total_seconds")
+#: the training split's label noise / near-duplicates (coreset.data._noise), recorded in every row
+NOISE_COLUMNS = ("label_noise", "noise_model", "duplicates")
+#: sample-gradients spent on augmented copies (``+aug`` methods, _compare_augment; 0 otherwise)
+AUGMENT_COLUMNS = ("augment_gradients",)
+COLUMNS = ("dataset", "method", "fraction", "seed") + NOISE_COLUMNS + METRICS + AUGMENT_COLUMNS
 
 #: the columns that name a cell
 _KEY = ("dataset", "method", "fraction", "seed")
@@ -40,8 +52,6 @@ def load_previous(path, config: dict, classes=None, class_counts=None) -> list:
     """The rows of an earlier run in the same folder, checked field by field;
     ``[]`` when there is none. Refused when its configuration, classes or
     class sizes differ from this run's (its cells would not be comparable)."""
-    from ._compare import COLUMNS, METRICS
-
     if not path.exists():
         return []
     where = f"cannot resume from {str(path)!r}"

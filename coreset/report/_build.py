@@ -120,7 +120,7 @@ def build_report(sel, X, *, y=None, images=None, text=None, text_column=None, co
         first) and rows each pick stands for.
     random_state : int seed of every sample.
     """
-    from .._io import load_selection
+    from ..selection import load_selection
 
     try:
         import plotly  # noqa: F401 - checked before any work

@@ -93,7 +93,7 @@ class ClassBalanced(WrapperSelector):
         splits = np.split(members, np.cumsum(sizes)[:-1])
         errors = None
         if self.policy == "error":  # DRoP: each class's held-out error on a preliminary probe
-            from ..pipelines._scoring import class_errors
+            from ..probes._scoring import class_errors
 
             if group.precomputed:
                 raise ValidationError("class_budget='error' trains a probe on the embeddings; got a precomputed "

@@ -1,7 +1,7 @@
 """Score-based selectors: rank points by a difficulty score from a
 preliminary model and keep the hardest, the easiest or a middle band.
 
-Scores (higher = harder; definitions in :mod:`coreset.pipelines._scoring`
+Scores (higher = harder; definitions in :mod:`coreset.probes._scoring`
 and ``docs/scores.md``): ``el2n``, ``grand`` (last-layer gradient norm),
 ``forgetting`` (forgetting events), and the uncertainty scores
 ``least_confidence``, ``entropy``, ``margin``.
@@ -110,7 +110,7 @@ class ScoreSelector(BaseSelector):
                 raise ValidationError(f"scores must be {group.n} finite numbers (one per point); got shape {s.shape}"
                                       + ("" if s.shape != (group.n,) else " with non-finite values"))
         else:
-            from ..pipelines._scoring import compute_scores
+            from ..probes._scoring import compute_scores
 
             check_int(self.n_models, "n_models", low=1)
             seed = int(rng.integers(0, 2**31 - 1))

@@ -253,7 +253,7 @@ class KNNGraph(Similarity):
         return be.device if be is not None else "cpu"
 
     def build(self, X, callback=None):
-        from ..objectives._base import knn_to_csr
+        from ._csr import knn_to_csr
         from ._knn import _build_knn
 
         n = X.shape[0]
@@ -342,7 +342,7 @@ class Precomputed(Similarity):
     def build(self, S, callback=None):
         if self.n_neighbors is None:
             return S, {"form": "precomputed-sparse" if sp.issparse(S) else "precomputed-dense"}
-        from ..objectives._base import knn_to_csr
+        from ._csr import knn_to_csr
         from ._knn import _build_knn
 
         # keep, for each point i, the k candidates j with the largest S[j, i]
