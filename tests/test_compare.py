@@ -85,7 +85,7 @@ def test_method_names():
 
 
 def expand_methods_and_parse(name):
-    from coreset.pipelines._compare_methods import parse_methods
+    from coreset.pipelines._compare_augment import parse_methods
 
     return parse_methods([name])
 

@@ -83,7 +83,7 @@ def test_signal_augment_rolls_each_row_within_max_shift():
 # ------------------------------------------------------------------ names
 def test_augment_method_names():
     from coreset.pipelines._compare_augment import AugmentSpec
-    from coreset.pipelines._compare_methods import parse_method
+    from coreset.pipelines._compare_augment import parse_any as parse_method
 
     s = parse_method("full+aug")
     assert isinstance(s, AugmentSpec) and s.rows is None and s.full_data and s.base == "full"
@@ -210,7 +210,8 @@ def _tiny(seed=0):
 def test_compare_accounts_augmented_gradients_and_augments_the_coresets_rows():
     from coreset.pipelines import compare
     from coreset.pipelines._compare_augment import plan_augment
-    from coreset.pipelines._compare_methods import parse_method, run_selection
+    from coreset.pipelines._compare_augment import parse_any as parse_method
+    from coreset.pipelines._compare_methods import run_selection
 
     data = _tiny()
     epochs, f = 2, 0.25

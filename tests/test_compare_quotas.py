@@ -66,7 +66,8 @@ def test_drop_recall_on_the_validation_split(digits):
 
 def test_method_names_losses_and_policies():
     from coreset.pipelines import COMPARE_METHODS
-    from coreset.pipelines._compare_methods import ALPHA, budget_counts, parse_method, parse_methods
+    from coreset.pipelines._compare_augment import parse_methods
+    from coreset.pipelines._compare_methods import ALPHA, budget_counts, parse_method
 
     assert ALPHA == 0.5            # "tempered" in compare is sqrt; "sqrt" stays 0.5 whatever ALPHA becomes
     spec = parse_method("facility_location:tempered+weighted+la")

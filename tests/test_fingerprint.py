@@ -77,7 +77,7 @@ def test_sampled_spans_of_a_large_input():
 
 @pytest.mark.parametrize("n", [N, 13_000])  # 13,000 x 128 float32 = 6.7 MB: above FULL_LIMIT, sampled
 def test_every_container_of_the_same_rows_gives_the_same_string(tmp_path, n):
-    from coreset.data import _chunks, _sources
+    from coreset.data import _chunks, _shards, _sources
 
     d = 128 if n > N else D
     X = np.random.default_rng(n).standard_normal((n, d)).astype(np.float32)
@@ -100,10 +100,10 @@ def test_every_container_of_the_same_rows_gives_the_same_string(tmp_path, n):
         "chunk npy": _chunks.open_source(tmp_path / "x.npy", 100).fingerprint(),
         "chunk parquet": _chunks.open_source(fixed, 100, "emb").fingerprint(),
         "chunk array": _chunks.open_source(X, 100).fingerprint(),
-        "rows npy": _sources.as_source(tmp_path / "x.npy").fingerprint(),
-        "rows parquet": _sources.as_source(fixed, "emb").fingerprint(),
+        "rows npy": _shards.as_source(tmp_path / "x.npy").fingerprint(),
+        "rows parquet": _shards.as_source(fixed, "emb").fingerprint(),
         "rows array": _sources.ArraySource(X).fingerprint(),
-        "row source object": input_fingerprint(_sources.as_source(tmp_path / "x.npy")),
+        "row source object": input_fingerprint(_shards.as_source(tmp_path / "x.npy")),
     }
     assert {k: v for k, v in got.items() if v != want} == {}
     assert want.startswith("sha256:") and len(want) == 71

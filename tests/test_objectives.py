@@ -86,3 +86,21 @@ def test_tied_points_stay_with_the_earlier_pick_and_unreached_points_with_none()
 
     sel = select(S, n_select=2, metric="precomputed")
     assert sel.weights.tolist() == [3.0, 1.0]  # point 3 (no similarity to any pick) goes to the first pick
+
+
+@pytest.mark.parametrize("name", ["FacilityLocation", "GraphCut", "LogDeterminant"])
+def test_torch_objective_takes_its_bound_objective_only(name):
+    """The ``_torch`` modules never import their objective's module (no import
+    circle, tests/test_layering.py): they wrap a bound objective, and refuse
+    anything else by name."""
+    import coreset.objectives as objectives
+
+    S = dense_similarity(_X()[:30].astype(np.float64))
+    cls, tcls = getattr(objectives, name), getattr(objectives, "Torch" + name)
+    t = cls(S).to_torch("cpu")
+    assert isinstance(t, tcls) and t.n == 30
+    with pytest.raises(ValidationError, match=f"similarity must be a {name}.*got ndarray"):
+        tcls(S, "cpu")
+    other = objectives.FacilityLocation(S) if name != "FacilityLocation" else objectives.GraphCut(S)
+    with pytest.raises(ValidationError, match=f"similarity must be a {name}"):
+        tcls(other, "cpu")

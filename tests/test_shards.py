@@ -16,7 +16,8 @@ from coreset.selection import load_selection
 from coreset.cli import app
 from coreset.data import input_fingerprint
 from coreset.data._shards import ShardedSource, input_spec, is_sharded
-from coreset.data._sources import ParquetSource, as_source
+from coreset.data._shards import as_source
+from coreset.data._sources import ParquetSource
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

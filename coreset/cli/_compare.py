@@ -115,10 +115,9 @@ def compare_command(
 
             for name in ("results.csv", "results.json", "summary.csv"):
                 check_output_path(out / name, param="--out")
-        from ..pipelines._compare_methods import expand_methods, parse_method
+        from ..pipelines._compare_augment import parse_methods
 
-        for m in expand_methods(methods):  # names first: a typo fails before any data is read
-            parse_method(m)
+        parse_methods(methods)  # names first: a typo fails before any data is read
         from ..data._noise import noise_settings
 
         noise_settings(label_noise, noise_model, duplicates)

@@ -86,7 +86,7 @@ def dedup_command(
 
                 shards = None
                 if is_sharded(input_spec(input)):  # a folder, glob or URI of shards: one input, read whole
-                    from ..data._sources import as_source
+                    from ..data._shards import as_source
                     from ..exceptions import InputFileError
 
                     shards = as_source(input_spec(input), column)

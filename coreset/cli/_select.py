@@ -478,7 +478,7 @@ def _read_input(input, dataset, column, labels, labels_column, *, whole=True):
 
     spec = input_spec(input)
     if is_sharded(spec):
-        from ..data._sources import as_source
+        from ..data._shards import as_source
 
         rows = as_source(spec, column)
         X = rows.read_range(0, rows.n_rows) if whole else rows

@@ -104,7 +104,8 @@ def _torch_numpy(t) -> np.ndarray:
 def open_source(source, chunk_size: int, column: str | None = None) -> ChunkSource:
     """The :class:`ChunkSource` for a path (a file, or a folder / glob / URI
     of shards), a row source, an array or an iterable of arrays."""
-    from ._sources import ArraySource, Source, as_source
+    from ._shards import as_source
+    from ._sources import ArraySource, Source
 
     if isinstance(source, (str, os.PathLike, Source)):
         return RowChunks(as_source(source, column), chunk_size)

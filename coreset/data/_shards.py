@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputFileError
-from ._sources import SHARD_SUFFIXES, Source, file_source
+from ._sources import SHARD_SUFFIXES, ArraySource, NpySource, Source, file_source
 
-__all__ = ["ShardedSource", "is_sharded", "is_uri", "open_path", "input_spec"]
+__all__ = ["ShardedSource", "is_sharded", "is_uri", "open_path", "input_spec", "as_source"]
 
 log = logging.getLogger(__name__)
 
@@ -236,3 +236,30 @@ class ShardedSource(Source):
     def shards_meta(self) -> list[dict]:
         """:attr:`shards` as the index file's metadata records them."""
         return [{"path": p, "n_rows": n, "fingerprint": fp} for p, n, fp in self.shards]
+
+
+def as_source(X, column=None) -> Source:
+    """A :class:`Source` from a source as is, a path (``.npy``, ``.parquet``,
+    a folder or glob of such shards, a ``scheme://`` URI), a memory map of a
+    whole ``.npy`` file, or an array."""
+    if isinstance(X, Source):
+        return X
+    if isinstance(X, (str, os.PathLike)):
+        if is_sharded(X):
+            return open_path(X, column)
+        p = Path(X)
+        if not p.exists():
+            raise InputFileError(f"{str(p)!r}: no such file")
+        if p.is_dir():
+            raise InputFileError(f"{str(p)!r}: is a folder, not a file")
+        return file_source(p, column)
+    if isinstance(X, np.memmap) and X.ndim == 2 and X.flags.c_contiguous and X.filename:
+        try:  # the whole .npy file mapped as is (not a slice of it): read it by rows
+            src = NpySource(X.filename)
+            if (src.n_rows, src.dim, src.dtype, src.offset) == (X.shape[0], X.shape[1], X.dtype, X.offset):
+                return src
+        except InputFileError:
+            pass
+    from .._validation import as_embeddings
+
+    return ArraySource(as_embeddings(X))

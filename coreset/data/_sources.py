@@ -27,7 +27,7 @@ import numpy as np
 
 from ..exceptions import InputFileError, ValidationError
 
-__all__ = ["Source", "ArraySource", "NpySource", "ParquetSource", "as_source", "BLOCK_BYTES", "SHARD_SUFFIXES"]
+__all__ = ["Source", "ArraySource", "NpySource", "ParquetSource", "BLOCK_BYTES", "SHARD_SUFFIXES"]
 
 #: bytes read per block by the file sources
 BLOCK_BYTES = 16 * 2**20
@@ -387,32 +387,3 @@ def file_source(path, column=None, fs=None) -> Source:
         return ParquetSource(path, column, fs)
     raise InputFileError(f"{str(path)!r}: reads .npy or .parquet files, or a folder or glob of them; "
                          f"got {suffix or '(no suffix)'!r}")
-
-
-def as_source(X, column=None) -> Source:
-    """A :class:`Source` from a source as is, a path (``.npy``, ``.parquet``,
-    a folder or glob of such shards, a ``scheme://`` URI), a memory map of a
-    whole ``.npy`` file, or an array."""
-    if isinstance(X, Source):
-        return X
-    if isinstance(X, (str, os.PathLike)):
-        from ._shards import is_sharded, open_path
-
-        if is_sharded(X):
-            return open_path(X, column)
-        p = Path(X)
-        if not p.exists():
-            raise InputFileError(f"{str(p)!r}: no such file")
-        if p.is_dir():
-            raise InputFileError(f"{str(p)!r}: is a folder, not a file")
-        return file_source(p, column)
-    if isinstance(X, np.memmap) and X.ndim == 2 and X.flags.c_contiguous and X.filename:
-        try:  # the whole .npy file mapped as is (not a slice of it): read it by rows
-            src = NpySource(X.filename)
-            if (src.n_rows, src.dim, src.dtype, src.offset) == (X.shape[0], X.shape[1], X.dtype, X.offset):
-                return src
-        except InputFileError:
-            pass
-    from .._validation import as_embeddings
-
-    return ArraySource(as_embeddings(X))

@@ -87,7 +87,7 @@ def check_address(address: str, timeout: float = 5.0, *, handshake: bool = True)
     (a TLS server waits for a TLS hello)."""
     if not isinstance(address, str) or not address.strip():
         raise ValidationError(f"ray_address (--ray-address) must be {_ADDRESS_FORMS}; got {address!r}")
-    if address == "auto" or address.startswith("local"):
+    if address in ("auto", "local"):  # Ray's keywords; "localhost:PORT" is an address like any other
         return
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, sep, port = hostport.rpartition(":")

@@ -16,7 +16,8 @@ import numpy as np
 
 from .._validation import check_float, check_int
 from ..exceptions import UnknownNameError, ValidationError
-from ._compare_methods import make_schedule, objective_params, parse_methods, run_selection
+from ._compare_augment import parse_methods
+from ._compare_methods import make_schedule, objective_params, run_selection
 from ._compare_resume import AUGMENT_COLUMNS, COLUMNS, METRICS, NOISE_COLUMNS, TIMING  # the rows' columns
 
 __all__ = ["compare", "CompareResult", "cell_metrics", "class_groups", "prepare_data", "METRICS", "COLUMNS"]

@@ -82,6 +82,21 @@ def is_augment_name(name) -> bool:
     return isinstance(name, str) and any(name.startswith(b + _MARK) for b in AUGMENT_BASES)
 
 
+def parse_any(name):
+    """Any method name ``compare`` accepts: the ``+aug`` ones here, the others
+    by :func:`~._compare_methods.parse_method` (did-you-mean on an unknown one)."""
+    from ._compare_methods import parse_method
+
+    return parse_augment(name) if is_augment_name(name) else parse_method(name)
+
+
+def parse_methods(methods) -> list:
+    """Validate and parse method names (a list or a comma-separated string, ``"all"`` expanded)."""
+    from ._compare_methods import expand_methods
+
+    return [parse_any(m) for m in expand_methods(methods)]
+
+
 def parse_augment(name) -> AugmentSpec:
     """Parse ``full+aug``, ``full_balanced+aug``, ``full+aug:<method>``,
     ``full_balanced+aug:<method>``; ``<method>`` must choose a fixed set of

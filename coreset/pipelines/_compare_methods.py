@@ -14,7 +14,7 @@ import numpy as np
 from .._registry import OBJECTIVES, SELECTORS
 from ..exceptions import UnknownNameError, ValidationError
 
-__all__ = ["COMPARE_METHODS", "POLICIES", "MethodSpec", "parse_methods", "expand_methods", "run_selection",
+__all__ = ["COMPARE_METHODS", "POLICIES", "MethodSpec", "parse_method", "expand_methods", "run_selection",
            "EqualCompute", "make_schedule", "FULL_DATA", "objective_params", "LOSS_SUFFIXES", "validation_split",
            "drop_quotas", "drop_recall", "budget_counts"]
 
@@ -104,10 +104,7 @@ def expand_methods(methods) -> list[str]:
 
 
 def parse_method(name) -> MethodSpec:
-    from ._compare_augment import is_augment_name, parse_augment
-
-    if is_augment_name(name):  # full+aug[:<method>]: augmentation, measured (_compare_augment)
-        return parse_augment(name)
+    """A method name other than the ``+aug`` ones (those: ``_compare_augment.parse_any``)."""
     if not isinstance(name, str) or name not in _ACCEPTED:
         head, _, suffix = str(name).rpartition("+")
         if suffix in LOSS_SUFFIXES and head in _NO_LOSS_SUFFIX:
@@ -131,11 +128,6 @@ def parse_method(name) -> MethodSpec:
         return MethodSpec(name, head, policy=policy, loss=loss)
     assert head in OBJECTIVES
     return MethodSpec(name, "objective", objective=head, policy=policy, weighted=weighted, loss=loss)
-
-
-def parse_methods(methods) -> list[MethodSpec]:
-    """Validate and parse method names (did-you-mean on an unknown one)."""
-    return [parse_method(m) for m in expand_methods(methods)]
 
 
 @dataclass

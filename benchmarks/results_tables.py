@@ -1,0 +1,147 @@
+"""The tables of docs/results.md, from the runs bench_results.py wrote into
+docs/results/<dataset>/<regime>[-nofilter]/results.json; each checks one claim
+of issue 16 and prints whether it holds.
+
+    python benchmarks/results_tables.py > /tmp/tables.md
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
+DATASETS = ("digits-lt", "mnist1d_lt", "zipf_hard", "text_lt")
+DEFAULT = "facility_location:equal"
+
+
+def load(name, regime):
+    p = ROOT / name / regime / "results.json"
+    return json.loads(p.read_text())["rows"] if p.exists() else []
+
+
+def cell(rows, method, fraction=None, metric="balanced_accuracy"):
+    v = [100 * r[metric] for r in rows if r["method"] == method
+         and (fraction is None or abs(float(r["fraction"]) - fraction) < 1e-9)]
+    return (float(np.mean(v)), float(np.std(v)), len(v)) if v else None
+
+
+def fmt(c):
+    return "n/a" if c is None else f"{c[0]:.1f} ± {c[1]:.1f}"
+
+
+def diff(a, b):
+    return None if a is None or b is None else a[0] - b[0]
+
+
+def sgn(x):
+    return "n/a" if x is None else f"{x:+.1f}"
+
+
+def noise_table(fraction=0.1):
+    out = [f"| dataset | `full_balanced` (all noisy rows) | random, same budget | random from kept rows | "
+           f"default, filter off | **default** | default − random | default − full_balanced | holds (>= +5, >= −1) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for d in DATASETS:
+        rows, off = load(d, "noisy"), load(d, "noisy-nofilter")
+        fb, rb, rk = cell(rows, "full_balanced"), cell(rows, "random_budget:equal", fraction), \
+            cell(rows, "random_kept:equal", fraction)
+        de, do = cell(rows, DEFAULT, fraction), cell(off, DEFAULT, fraction)
+        a, b = diff(de, rb), diff(de, fb)
+        ok = "n/a" if a is None or b is None else ("yes" if a >= 5 and b >= -1 else "no")
+        out.append(f"| {d} | {fmt(fb)} | {fmt(rb)} | {fmt(rk)} | {fmt(do)} | {fmt(de)} | {sgn(a)} | {sgn(b)} | {ok} |")
+    return "\n".join(out)
+
+
+def redundancy_table(fraction=0.1):
+    out = ["| dataset | `full_balanced` | random, same budget | **default** | default, filter off | default − random "
+           "| holds (>= +3) |", "|---|---|---|---|---|---|---|"]
+    for d in DATASETS:
+        rows, off = load(d, "redundant"), load(d, "redundant-nofilter")
+        fb, rb, de, do = cell(rows, "full_balanced"), cell(rows, "random_budget:equal", fraction), \
+            cell(rows, DEFAULT, fraction), cell(off, DEFAULT, fraction)
+        a = diff(de, rb)
+        out.append(f"| {d} | {fmt(fb)} | {fmt(rb)} | {fmt(de)} | {fmt(do)} | {sgn(a)} | "
+                   f"{'n/a' if a is None else ('yes' if a >= 3 else 'no')} |")
+    return "\n".join(out)
+
+
+def best_subset(rows, fraction):
+    ms = sorted({r["method"] for r in rows if abs(float(r["fraction"]) - fraction) < 1e-9})
+    cs = {m: cell(rows, m, fraction) for m in ms}
+    return max(cs, key=lambda m: cs[m][0]) if cs else None
+
+
+def compute_table():
+    out = ["| dataset | regime | `full_balanced` (bal / worst) | best at 10% (bal / worst) | gap | best at 30% "
+           "(bal / worst) | gap (bal / worst) |", "|---|---|---|---|---|---|---|"]
+    for regime in ("clean", "noisy", "redundant"):
+        for d in DATASETS:
+            rows = load(d, regime)
+            if not rows:
+                continue
+            fb, fw = cell(rows, "full_balanced"), cell(rows, "full_balanced", metric="worst_class_accuracy")
+            parts = []
+            for f in (0.1, 0.3):
+                m = best_subset(rows, f)
+                b, w = cell(rows, m, f), cell(rows, m, f, "worst_class_accuracy")
+                parts.append((m, b, w))
+            (m1, b1, w1), (m3, b3, w3) = parts
+            out.append(f"| {d} | {regime} | {fmt(fb)} / {fmt(fw)} | `{m1}` {fmt(b1)} / {fmt(w1)} | {sgn(diff(b1, fb))} | "
+                       f"`{m3}` {fmt(b3)} / {fmt(w3)} | {sgn(diff(b3, fb))} / {sgn(diff(w3, fw))} |")
+    return "\n".join(out)
+
+
+def weights_table():
+    out = ["| dataset | regime | fraction | equal: weighted − unweighted | tempered: weighted − unweighted |",
+           "|---|---|---|---|---|"]
+    worst = []
+    for regime in ("clean", "noisy", "redundant"):
+        for d in DATASETS:
+            rows = load(d, regime)
+            for f in (0.1, 0.3):
+                ds = []
+                for p in ("equal", "tempered"):
+                    x = diff(cell(rows, f"facility_location:{p}+weighted", f), cell(rows, f"facility_location:{p}", f))
+                    ds.append(x)
+                    if x is not None:
+                        worst.append(x)
+                if any(x is not None for x in ds):
+                    out.append(f"| {d} | {regime} | {f:g} | {sgn(ds[0])} | {sgn(ds[1])} |")
+    out.append(f"\nLowest difference: {min(worst):+.1f} points (target: never below −0.5)." if worst else "")
+    return "\n".join(out)
+
+
+def main_table(regime):
+    methods = ("full", "full_balanced", "full+la", "random_budget:equal", "random_kept:equal", DEFAULT,
+               "facility_location:equal+weighted", "random_budget:tempered", "facility_location:tempered",
+               "facility_location:tempered+weighted", "ccs:equal", "rs2:equal", "rs2:sqrt+la")
+    head = "| method | " + " | ".join(f"{d} 10% | {d} 30%" for d in DATASETS) + " |"
+    out = [head, "|---|" + "---|" * (2 * len(DATASETS))]
+    data = {d: load(d, regime) for d in DATASETS}
+    for m in methods:
+        cells = []
+        for d in DATASETS:
+            for f in (0.1, 0.3):
+                c = cell(data[d], m, None if m.startswith("full") else f)
+                cells.append(fmt(c))
+        out.append(f"| `{m}` | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    for regime in ("clean", "noisy", "redundant"):
+        print(f"\n## All methods, {regime} (balanced accuracy, %, mean ± std over 3 seeds; full-data rows at 100%)\n")
+        print(main_table(regime))
+    print("\n## Noise (10%)\n")
+    print(noise_table(0.1))
+    print("\n## Noise (30%)\n")
+    print(noise_table(0.3))
+    print("\n## Redundancy (10%)\n")
+    print(redundancy_table(0.1))
+    print("\n## Compute\n")
+    print(compute_table())
+    print("\n## Weights\n")
+    print(weights_table())
