@@ -51,7 +51,7 @@ def plot(folder: Path, path: Path) -> str:
             if not f.size:
                 continue
             if f.size == 1 and f[0] == 1.0:  # full data: a level, drawn across the fractions
-                ax.axhline(m[0], color=colour, ls=ls, lw=1.2, label=f"{label} ({m[0]:.1f})")
+                ax.axhline(m[0], color=colour, ls=ls, lw=1.2, label=label)
                 ax.axhspan(m[0] - s[0], m[0] + s[0], color=colour, alpha=0.08)
                 continue
             ax.errorbar(f, m, yerr=s, color=colour, ls=ls, marker="o", ms=4, lw=1.6, capsize=2, label=label)
