@@ -118,9 +118,11 @@ def check_address(address: str, timeout: float = 5.0, *, handshake: bool = True)
 def end_ray_for_exit() -> None:
     """For a process about to end at once (the CLI after Ctrl-C): instead of
     Ray's ``atexit`` shutdown, which sleeps 0.5 s and then stops a local
-    cluster process by process (about 2 s), disconnect the driver, stop the
-    raylet of a local cluster this process started (SIGTERM: it stops its
-    workers and agents at once; ~0.05 s) and drop that ``atexit`` hook. The other processes of
+    cluster process by process (about 2 s), disconnect the driver, drop that
+    ``atexit`` hook and have the raylet of a local cluster this process
+    started stopped once this process has ended (SIGTERM from a small detached
+    process: it stops its workers and agents at once). Stopping it earlier
+    lets the driver's core worker end the process with status 1 first. The other processes of
     the cluster share this process's fate (Linux ``PR_SET_PDEATHSIG``, a
     reaper process elsewhere) and end with it; a remote cluster sees its
     driver leave. Best effort: a Ray without these internals is left as is."""
@@ -132,12 +134,41 @@ def end_ray_for_exit() -> None:
         return
     try:
         node = getattr(worker, "_global_node", None)
-        worker.disconnect()  # first: the driver's core worker would end the process when its raylet goes
+        worker.disconnect()
+        pids = []
         if node is not None and getattr(node, "all_processes", None) and "raylet" in node.all_processes:
-            node._kill_process_type("raylet", check_alive=False, allow_graceful=True, wait=True)
+            pids = [info.process.pid for info in node.all_processes["raylet"] if getattr(info, "process", None)]
         atexit.unregister(worker.shutdown)
+        if pids:  # stopped only once this process has gone: the driver's core worker, which may still watch
+            _term_after_exit(pids)  # its raylet, would otherwise end this process with exit status 1 first
     except Exception:  # pragma: no cover - another Ray version: its own shutdown runs
         log.debug("ray: fast shutdown not available", exc_info=True)
+
+
+def _term_after_exit(pids) -> None:
+    """SIGTERM ``pids`` from a small detached process once this one has
+    ended (polled every 20 ms; gives up after 30 s)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys, time\n"
+            "parent, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]\n"
+            "end = time.monotonic() + 30\n"
+            "while time.monotonic() < end:\n"
+            "    try:\n"
+            "        os.kill(parent, 0)\n"
+            "    except ProcessLookupError:\n"
+            "        break\n"
+            "    time.sleep(0.02)\n"
+            "for p in pids:\n"
+            "    try:\n"
+            "        os.kill(p, signal.SIGTERM)\n"
+            "    except OSError:\n"
+            "        pass\n")
+    subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), *map(str, pids)], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     close_fds=True)
 
 
 class RayExecutor(Executor):
