@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputFileError
-from ._sources import SHARD_SUFFIXES, ArraySource, NpySource, Source, file_source
+from ._sources import SHARD_SUFFIXES, ArraySource, NpySource, Source, file_source, rechunk
 
 __all__ = ["ShardedSource", "is_sharded", "is_uri", "open_path", "input_spec", "as_source"]
 
@@ -199,28 +199,17 @@ class ShardedSource(Source):
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     def chunks(self, size, start_row=0):
-        size = int(size)
-        buf, buf_row, have = [], int(start_row), 0
-        for i, lo, a, _ in self._pieces(int(start_row), self.n_rows):
+        return rechunk(self._blocks(int(size), int(start_row)), size, start_row)
+
+    def _blocks(self, size, start_row):
+        """Each shard's own chunks from ``start_row`` on, in row order (a failing shard named)."""
+        for i, lo, a, _ in self._pieces(start_row, self.n_rows):
             it = self.parts[i].chunks(size, a)
             while True:
-                try:
-                    item = self._guard(i, lambda s, it=it: next(it, None))
-                except StopIteration:  # pragma: no cover - next() has a default
-                    item = None
+                item = self._guard(i, lambda s, it=it: next(it, None))
                 if item is None:
                     break
-                X = item[1]
-                buf.append(X)
-                have += X.shape[0]
-                while have >= size:
-                    allx = np.concatenate(buf) if len(buf) > 1 else buf[0]
-                    yield buf_row, allx[:size]
-                    buf_row += size
-                    rest = allx[size:]
-                    buf, have = ([rest] if rest.shape[0] else []), rest.shape[0]
-        if have:
-            yield buf_row, np.concatenate(buf) if len(buf) > 1 else buf[0]
+                yield item[1]
 
     def describe(self):
         return f"shards:{len(self.parts)}:{self.spec}"

@@ -37,6 +37,24 @@ _CACHE_BYTES = 64 * 2**20
 SHARD_SUFFIXES = (".npy", ".parquet", ".pq")
 
 
+def rechunk(blocks, size, start_row=0):
+    """``(first_row, array)`` of exactly ``size`` rows (the last one shorter)
+    from consecutive row ``blocks`` of any lengths, numbered from ``start_row``."""
+    size = int(size)
+    buf, buf_row, have = [], int(start_row), 0
+    for X in blocks:
+        buf.append(X)
+        have += X.shape[0]
+        while have >= size:
+            allx = np.concatenate(buf) if len(buf) > 1 else buf[0]
+            yield buf_row, allx[:size]
+            buf_row += size
+            rest = allx[size:]
+            buf, have = ([rest] if rest.shape[0] else []), rest.shape[0]
+    if have:
+        yield buf_row, np.concatenate(buf) if len(buf) > 1 else buf[0]
+
+
 class Source:
     """Rows of an ``(n_rows, dim)`` numeric matrix, read by row number."""
 
@@ -351,19 +369,7 @@ class ParquetSource(Source):
 
     def chunks(self, size, start_row=0):
         # re-chunked to exactly ``size`` rows, so chunks do not depend on row groups
-        size = int(size)
-        buf, buf_row, have = [], int(start_row), 0
-        for _, X in self._batches(int(start_row), size):
-            buf.append(X)
-            have += X.shape[0]
-            while have >= size:
-                allx = np.concatenate(buf) if len(buf) > 1 else buf[0]
-                yield buf_row, allx[:size]
-                buf_row += size
-                rest = allx[size:]
-                buf, have = ([rest] if rest.shape[0] else []), rest.shape[0]
-        if have:
-            yield buf_row, np.concatenate(buf) if len(buf) > 1 else buf[0]
+        return rechunk((X for _, X in self._batches(int(start_row), int(size))), size, start_row)
 
     def describe(self):
         return f"parquet:{Path(self.path).name}:{self.column}"
