@@ -351,3 +351,30 @@ def test_short_commands_stop_at_any_moment(data, tmp_path, args):
         finally:
             cli.kill()
     assert 130 in outcomes or "finished" in outcomes
+
+
+def test_an_error_raised_while_a_ctrl_c_was_pending_is_an_interrupt():
+    """Ctrl-C inside numba's dispatcher surfaces as SystemError("... returned a
+    result with an exception set") whose cause is the KeyboardInterrupt (seen in
+    CI): the CLI reports it as an interrupt (exit 130), not as a crash; an error
+    with no interrupt in its chain still propagates."""
+    import typer
+
+    from coreset.cli._common import cli_errors
+
+    def pending_interrupt():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            raise SystemError("CPUDispatcher(<f>) returned a result with an exception set") from ki
+
+    with pytest.raises(typer.Exit) as ex:
+        with cli_errors(debug=False):
+            pending_interrupt()
+    assert ex.value.exit_code == 130
+    with pytest.raises(SystemError):
+        with cli_errors(debug=False):
+            raise SystemError("a real bug")
+    with pytest.raises(SystemError):  # --debug shows the traceback
+        with cli_errors(debug=True):
+            pending_interrupt()

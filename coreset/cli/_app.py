@@ -126,6 +126,12 @@ def main() -> None:
         if exc.code == 130:
             _exit_interrupted(_SHOWN)
         raise
+    except Exception as exc:  # an error raised while a Ctrl-C was pending
+        from ._common import interrupt_in_chain
+
+        if interrupt_in_chain(exc):
+            _exit_interrupted(_SHOWN)
+        raise
 
 
 def _exit_interrupted(shown) -> None:

@@ -52,6 +52,26 @@ def cli_errors(debug: bool):
         if debug:
             raise
         interrupted()
+    except Exception as exc:
+        # Ctrl-C that lands inside a library's own frames can surface as another
+        # error raised while the KeyboardInterrupt was pending (numba's
+        # dispatcher loading a cached function: SystemError "returned a result
+        # with an exception set"). It is an interrupt, not a failure.
+        if debug or not interrupt_in_chain(exc):
+            raise
+        interrupted()
+
+
+def interrupt_in_chain(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while handling (or because of) a
+    ``KeyboardInterrupt``: one is in its ``__context__`` / ``__cause__`` chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def interrupted():
