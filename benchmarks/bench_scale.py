@@ -19,6 +19,15 @@ Extra checks (after the memory reading, so they do not inflate it):
     python benchmarks/bench_scale.py                        # all N, writes results/scale-<machine>.json
     python benchmarks/bench_scale.py --ns 1e4 1e5           # a subset (merged into the same file)
     python benchmarks/bench_scale.py --ns 1e6 --no-recall   # skip the recall rebuild
+
+Old against new, in one run (``--against``): every N runs in a checkout of the
+old code (its folder put first on PYTHONPATH) and in this checkout, one
+fresh process each, interleaved: round 1 old then new, round 2 new then old,
+and so on, so that both meet the same load. Recall and the quality check run
+in round 1 only. Writes results/scale-vs-<label>-<machine>.json:
+
+    git worktree add /tmp/coreset-head HEAD      # the old code, beside this checkout
+    python benchmarks/bench_scale.py --ns 1e5 1e6 --against /tmp/coreset-head --rounds 2
 """
 
 from __future__ import annotations
@@ -154,6 +163,10 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per N")
     ap.add_argument("--machine", default=None)
     ap.add_argument("--out", default=None, help="output JSON (default results/scale-<machine>.json); merged by N")
+    ap.add_argument("--against", default=None, metavar="PATH",
+                    help="a checkout of the code to compare with: each N runs in both, interleaved")
+    ap.add_argument("--label", default=None, help="name of the --against code in the output (default: its folder)")
+    ap.add_argument("--rounds", type=int, default=2, help="with --against: old/new pairs per N")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -161,6 +174,8 @@ def main(argv=None):
         rec = worker(args)
         print("RESULT " + json.dumps(rec), flush=True)
         return
+    if args.against:
+        return compare(args)
 
     info = machine_info(args.machine)
     path = Path(args.out) if args.out else RESULTS / f"scale-{info['name']}.json"
@@ -204,6 +219,112 @@ def main(argv=None):
     write_json(path, out)
     print_table(out["results"])
     print(f"\nwrote {path}")
+
+
+def _run_worker(n, args, flags, env=None):
+    """One worker process for N; its record, or an error record."""
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--worker", str(n), *flags], stdout=subprocess.PIPE,
+                              stderr=None, text=True, timeout=args.timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"n": n, "error": f"timed out after {args.timeout} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"n": n, "error": f"exit {proc.returncode}"}
+    rec = json.loads(lines[-1][len("RESULT "):])
+    rec["process_seconds"] = time.perf_counter() - t
+    return rec
+
+
+def compare(args):
+    """--against: the old checkout and this one, interleaved per N and round."""
+    old_root = Path(args.against).resolve()
+    if not (old_root / "coreset" / "__init__.py").is_file():
+        raise SystemExit(f"--against {args.against}: no coreset/ package there")
+    label = args.label or old_root.name
+    new_root = Path(__file__).resolve().parent.parent
+    info = machine_info(args.machine)
+    path = Path(args.out) if args.out else RESULTS / f"scale-vs-{label}-{info['name']}.json"
+    base = [f"-d={args.n_features}", f"--n-classes={args.n_classes}", f"-k={args.n_neighbors}",
+            f"--fraction={args.fraction}", f"--recall-queries={args.recall_queries}"]
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    runs = []
+    for n in args.ns:
+        for rnd in range(args.rounds):
+            order = [(label, old_root), ("new", new_root)]
+            if rnd % 2:
+                order.reverse()
+            for pos, (who, root) in enumerate(order):
+                flags = list(base)
+                if rnd == 0 and not args.no_recall:
+                    flags += ["--quality-at", *map(str, args.quality_at)]
+                else:
+                    flags += ["--no-recall", "--quality-at"]
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                    [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+                log(f"== N = {n:,}, round {rnd + 1}, {who} ({root})")
+                rec = _run_worker(n, args, flags, env)
+                rec.update(code=who, root=str(root), round=rnd + 1, position=pos + 1, command=command)
+                runs.append(rec)
+                write_json(path, _compare_out(runs, args, info, label))
+    out = _compare_out(runs, args, info, label)
+    write_json(path, out)
+    print_compare(out)
+    print(f"\nwrote {path}")
+
+
+def _compare_out(runs, args, info, label):
+    summary = []
+    for n in sorted({r["n"] for r in runs}):
+        ok = [r for r in runs if r["n"] == n and "error" not in r]
+        row = {"n": n}
+        for who in (label, "new"):
+            mine = [r for r in ok if r["code"] == who]
+            if not mine:
+                continue
+            med = lambda key, f=None: float(np.median([f(r) if f else r[key] for r in mine]))  # noqa: E731
+            row[who] = {"total_s": [r["timings"]["total"] for r in mine],
+                        "graph_s": [r["timings"]["graph"] for r in mine],
+                        "median_total_s": med(None, lambda r: r["timings"]["total"]),
+                        "median_graph_s": med(None, lambda r: r["timings"]["graph"]),
+                        "median_optimize_s": med(None, lambda r: r["timings"]["optimize"]),
+                        "peak_rss_select_mb": [r.get("peak_rss_select_mb") for r in mine],
+                        "objective_per_point": mine[0]["objective_per_point"],
+                        "recall_at_k": next((r["recall_at_k"] for r in mine if "recall_at_k" in r), None),
+                        "quality_ratio": next((r["quality"]["ratio"] for r in mine if "quality" in r), None),
+                        "loadavg": [[r["loadavg_before"], r["loadavg_after"]] for r in mine]}
+        pairs = [(a, b) for a in ok for b in ok if a["code"] == label and b["code"] == "new"
+                 and a["round"] == b["round"]]
+        if pairs:
+            row["new_over_old_total_by_round"] = [b["timings"]["total"] / a["timings"]["total"] for a, b in pairs]
+            row["new_over_old_graph_by_round"] = [b["timings"]["graph"] / a["timings"]["graph"] for a, b in pairs]
+        summary.append(row)
+    return {"benchmark": "scale-vs", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": info,
+            "params": {**_params(args), "against": str(Path(args.against).resolve()), "label": label,
+                       "rounds": args.rounds,
+                       "statistic": "one timed select per process, old and new interleaved (round 1 old first, "
+                                    "round 2 new first, ...); recall and quality in round 1"},
+            "summary": summary, "runs": runs}
+
+
+def print_compare(out):
+    label = out["params"]["label"]
+    print(f"| N | code | total s by round | graph s by round | new / {label} total | peak RSS MB | objective / N "
+          "| recall@k | approx / exact objective |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in out["summary"]:
+        for who in (label, "new"):
+            r = row.get(who)
+            if not r:
+                continue
+            ratio = " / ".join(f"{x:.3f}" for x in row.get("new_over_old_total_by_round", [])) if who == "new" else ""
+            rss = " / ".join(f"{x:.0f}" for x in r["peak_rss_select_mb"] if x is not None)
+            rc = f"{r['recall_at_k']:.4f}" if r["recall_at_k"] is not None else "-"
+            q = f"{r['quality_ratio']:.5f}" if r["quality_ratio"] is not None else "-"
+            print(f"| {row['n']:,} | {who} | {' / '.join(f'{x:.2f}' for x in r['total_s'])} | "
+                  f"{' / '.join(f'{x:.2f}' for x in r['graph_s'])} | {ratio} | {rss} | "
+                  f"{r['objective_per_point']:.4f} | {rc} | {q} |")
 
 
 def _params(args):

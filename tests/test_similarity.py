@@ -65,9 +65,9 @@ def test_approximate_graph_recall_is_measured_and_high():
     X = _blobs(30_000, 32, seed=2)
     idx, sims = knn_graph(X, 16, exact=False, random_state=0)
     recall = knn_recall(X, idx, n_queries=500)
-    assert recall >= 0.85, recall  # measured 0.89 (n_probe=8) on these tight blobs
+    assert recall >= 0.90, recall  # measured 0.923 (n_probe=2 + two-hop rounds; the first search: 0.888)
     more, _ = knn_graph(X, 16, exact=False, n_probe=16, random_state=0)
-    assert knn_recall(X, more, n_queries=500) >= max(0.95, recall)  # measured 0.985
+    assert knn_recall(X, more, n_queries=500) >= max(0.95, recall)  # measured 0.998
     np.testing.assert_array_equal(idx[:, 0], np.arange(X.shape[0]))
     exact_idx, _ = knn_graph(X[:2000], 16, exact=True)
     assert knn_recall(X[:2000], exact_idx, n_queries=300) == 1.0

@@ -51,11 +51,15 @@ def dedup_command(
     ] = None,
     n_probe: Annotated[int, typer.Option(
         "--n-probe", metavar="INT", rich_help_panel=_DEDUP,
-        help="Approximate search: cells each point joins (more is slower, higher recall).")] = 2,
+        help="Approximate search: cells each point joins (more is slower, higher recall).")] = 3,
     device: Annotated[str, typer.Option(
         "--device", metavar="DEV", rich_help_panel=_DEDUP, help="auto, cpu, cuda or cuda:N.")] = "auto",
     seed: Annotated[int, typer.Option(
         "--seed", metavar="S", rich_help_panel=_DEDUP, help="Seed of the approximate search's k-means.")] = 0,
+    recall_sample: Annotated[int, typer.Option(
+        "--recall-sample", metavar="INT", min=0, rich_help_panel=_DEDUP,
+        help="Approximate search: rows checked exactly against every row to estimate its recall (0: skip).")
+    ] = 1000,
     output: Annotated[Path, typer.Option(
         "--output", "-o", metavar="PATH", rich_help_panel=_OUT, show_default=False,
         help="Index file to write (required): .npz, .parquet, .npy or .txt; weights are group sizes.")] = ...,
@@ -107,6 +111,15 @@ def dedup_command(
             est.fit(X, y, callback=reporter.callback if reporter.enabled else None)
             sel = est.selection_
             timings = {"read": t_read, **{k: v for k, v in sel.meta["timings"].items() if k != "total"}}
+            recall = {"recall": 1.0, "exact": True} if sel.meta["graph"].get("exact") else None
+            if recall is None and recall_sample > 0:
+                with reporter.stage("recall check"):
+                    t0 = time.perf_counter()
+                    from ..selectors._dedup_recall import estimate_recall
+
+                    recall = estimate_recall(X, est.labels_, threshold, metric=metric, gamma=sel.meta.get("gamma"),
+                                             n_samples=recall_sample, random_state=seed)
+                    timings["recall_check"] = time.perf_counter() - t0
             from ..data._fingerprint import fingerprint  # recorded by the selector; the same function on X
 
             sel = sel.with_meta(input=input.name, input_fingerprint=sel.meta.get("input_fingerprint") or fingerprint(X),
@@ -119,6 +132,7 @@ def dedup_command(
                 timings["write"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_wall
     summary = _summary(sel, X, output, fmt, timings)
+    summary["recall_estimate"] = recall
     if as_json:
         typer.echo(json.dumps(jsonable(summary)))
     else:
@@ -153,6 +167,11 @@ def _print_summary(s: dict) -> None:
     t.add_row("groups", f"{s['groups']} with 2+ points (largest {s['largest_group']})")
     search = "exact" if s["exact"] else "approximate"
     t.add_row("threshold", f"{s['threshold']:g} ({s['metric']}, n_neighbors {s['n_neighbors']}, {search} search)")
+    r = s.get("recall_estimate")
+    if r is not None:
+        t.add_row("recall", "1 (exact search)" if r.get("exact") else
+                  f"{r['recall']:.4f} estimated: {r['found']} of {r['pairs']} near-duplicate pairs of "
+                  f"{r['rows']} sampled rows found (exact check)")
     t.add_row("backend / device", f"{s['backend']} / {s['device']}")
     t.add_row("seconds", "  ".join(f"{k} {v:.3f}" for k, v in s["timings"].items()))
     t.add_row("wrote", Text(f"{s['output']} ({s['format']})"))

@@ -168,9 +168,10 @@ COMPUTE = [
     Opt("exact", Optional[bool], None, P(
         "--exact/--approximate", rich_help_panel=_RUN, show_default=False,
         help="kNN graph search: exact (flat) or k-means-partitioned. Default: exact up to 20,000 points."), "select"),
-    Opt("n_probe", int, 8, P(
-        "--n-probe", metavar="INT", rich_help_panel=_RUN,
-        help="Partitioned search: cells searched per cell (more is slower, higher recall)."), "select"),
+    Opt("n_probe", Optional[int], None, P(
+        "--n-probe", metavar="INT", rich_help_panel=_RUN, show_default=False,
+        help="Partitioned search: cells paired with each cell (more is slower, higher recall; "
+             "default 2 on the CPU, 8 on a GPU)."), "select"),
     Opt("n_clusters", Optional[int], None, P(
         "--n-clusters", metavar="INT", rich_help_panel=_RUN, show_default=False,
         help="Partitioned search: k-means cells (default: square root of N)."), "select"),

@@ -56,7 +56,7 @@ class DedupSelector(BaseSelector):
     method_name = "dedup"
     accepts_precomputed = False
 
-    def __init__(self, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=2, device="auto",
+    def __init__(self, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=3, device="auto",
                  n_select=None, fraction=None, random_state=None):
         self.threshold = threshold
         self.metric = metric
@@ -160,7 +160,7 @@ class Deduplicated(WrapperSelector):
 
     accepts_precomputed = False
 
-    def __init__(self, selector, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=2,
+    def __init__(self, selector, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=3,
                  device="auto", n_select=None, fraction=None, random_state=None):
         self.selector = selector
         self.threshold = threshold

@@ -174,7 +174,7 @@ def _representatives(X, first, counts, comp, n_comp, metric):
     return near_best[_heads(comp[near_best], first[near_best])]  # distinct-row id per component
 
 
-def find_duplicate_groups(X, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=2,
+def find_duplicate_groups(X, threshold=0.95, *, metric="cosine", n_neighbors=16, exact=None, n_probe=3,
                           device="auto", random_state=0, callback=None, timings=None,
                           validate=True) -> DedupGroups:
     """Near-duplicate groups of the rows of ``X`` (module doc). ``random_state``

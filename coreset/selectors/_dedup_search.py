@@ -8,8 +8,9 @@ and one comparison per block) rather than a top-k search:
 * exact: every row against every row, in row blocks (N^2 d work, the memory
   of one block);
 * partitioned: a two-level k-means (about sqrt(N / leaf) coarse cells, each
-  split into cells of about ``leaf`` rows in proportion to its size, so cells
-  stay balanced). Each row joins the ``n_probe`` cells whose centroids are
+  split into cells of about ``leaf`` (64) rows in proportion to its size, so
+  cells stay balanced; the k-means of ``coreset.similarity._kmeans``, which
+  the kNN graph's cells use too). Each row joins the ``n_probe`` cells whose centroids are
   nearest to it (looked up among the cells of its three nearest coarse
   cells), and all rows of a cell are compared with each other: two rows are
   compared when they share a cell. Near duplicates are much closer to each
@@ -26,16 +27,16 @@ over the cells: small products scale better that way) or in torch on a GPU.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy.sparse as sp
+
+from ..similarity._blas import pmap
+from ..similarity._kmeans import lloyd, sample_rows, top_centroids
 
 __all__ = ["PairSpace", "exact_pairs", "partitioned_pairs", "cap_per_row", "pmap", "LEAF"]
 
 #: target number of rows per cell of the partitioned search
-LEAF = 256
+LEAF = 64
 _BLOCK_ENTRIES = 1 << 24  # entries of one query x base product (64 MiB in float32)
 
 
@@ -133,22 +134,6 @@ def _collect(parts, k, n, unique=False):
     return cap_per_row(i, j, s, k)
 
 
-def _workers():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def pmap(work, tasks, *, parallel=True):
-    """``work(task)`` for every task, lazily, results in task order; with
-    ``parallel`` on one thread per CPU. Callers limit BLAS to one thread
-    (``threadpoolctl``): on a busy machine many small single-threaded products
-    run several times faster than multi-threaded ones."""
-    if not parallel or _workers() == 1:
-        yield from map(work, tasks)
-        return
-    with ThreadPoolExecutor(_workers()) as pool:
-        yield from pool.map(work, tasks)
-
-
 def _run(space, tasks, work, callback, n):
     parts, done = [], 0
     for task, res in zip(tasks, pmap(work, tasks, parallel=space.torch_device is None)):
@@ -176,44 +161,6 @@ def exact_pairs(space: PairSpace, callback=None):
 
 
 # ---------------------------------------------------------------- partitioned
-def _top(F, n):
-    """(values, column indices) of the ``n`` largest entries of each row,
-    largest first, by ``n`` arg-max passes (``n`` is small); overwrites ``F``."""
-    n = min(n, F.shape[1])
-    rows = np.arange(F.shape[0])
-    idx = np.empty((F.shape[0], n), np.int64)
-    vals = np.empty((F.shape[0], n), F.dtype)
-    for t in range(n):
-        idx[:, t] = F.argmax(axis=1)
-        vals[:, t] = F[rows, idx[:, t]]
-        F[rows, idx[:, t]] = -np.inf
-    return vals, idx
-
-
-def _scores(P, cent):
-    """Nearest centroid = largest ``<p, c> - |c|^2 / 2``."""
-    return P @ cent.T - 0.5 * np.einsum("ij,ij->i", cent, cent)
-
-
-def _lloyd(S, n_clusters, rng, n_iter):
-    """Lloyd's k-means on the sample ``S`` (float32), seeded on sample rows;
-    an empty cluster keeps its previous centroid."""
-    m = S.shape[0]
-    cent = S[np.sort(rng.choice(m, size=n_clusters, replace=False))].copy()
-    for _ in range(n_iter):
-        lab = _scores(S, cent).argmax(axis=1)
-        counts = np.bincount(lab, minlength=n_clusters)
-        onehot = sp.csr_matrix((np.ones(m, np.float32), (lab, np.arange(m))), shape=(n_clusters, m))
-        sums = np.asarray(onehot @ S)
-        full = counts > 0
-        cent[full] = (sums[full] / counts[full, None]).astype(np.float32)
-    return cent
-
-
-def _sample(rows, size, rng):
-    return rows if rows.size <= size else np.sort(rng.choice(rows, size=size, replace=False))
-
-
 def _groups(labels, n_groups):
     """(row ids sorted by label, bounds): rows of label c are ``order[bounds[c]:bounds[c + 1]]``."""
     order = np.argsort(labels, kind="stable")
@@ -221,14 +168,13 @@ def _groups(labels, n_groups):
 
 
 def _partition(V, n_probe, leaf, rng):
-    """(cells: (n, n_probe) int64, -1 where a row has fewer; number of cells)."""
+    """(cells: (n, n_probe) int64, -1 where a row has fewer; number of cells).
+    k-means from ``coreset.similarity._kmeans`` (the kNN graph's cells use it too)."""
     n = V.shape[0]
     n_coarse = max(1, int(round(math.sqrt(n / leaf))))
-    coarse = _lloyd(V[_sample(np.arange(n), 256 * n_coarse, rng)], n_coarse, rng, 8)
+    coarse = lloyd(V[sample_rows(n, 256 * n_coarse, rng)], n_coarse, rng, 8)
     n_near = min(3, n_coarse)
-    step = max(1, _BLOCK_ENTRIES // (4 * n_coarse))
-    near = np.concatenate(list(pmap(lambda a: _top(_scores(V[a:a + step], coarse), n_near)[1],
-                                    range(0, n, step))))
+    near = top_centroids(V, coarse, n_near)[1]
     by_home, bounds = _groups(near[:, 0], n_coarse)
     sizes = np.diff(bounds)
     n_fine = [max(1, int(round(m / leaf))) if m else 0 for m in sizes]
@@ -239,26 +185,23 @@ def _partition(V, n_probe, leaf, rng):
             return None
         members = by_home[bounds[c]:bounds[c + 1]]
         r = np.random.default_rng(seeds[c])
-        return _lloyd(V[_sample(members, 64 * n_fine[c], r)], n_fine[c], r, 6)
+        return lloyd(V[members[sample_rows(members.size, 64 * n_fine[c], r)]], n_fine[c], r, 6, parallel=False)
 
     fine = list(pmap(split, range(n_coarse)))
-    offset = np.concatenate([[0], np.cumsum(n_fine)])
+    offset = np.concatenate([[0], np.cumsum([0 if f is None else f.shape[0] for f in fine])])
     best_v = np.full((n, n_probe), -np.inf, np.float32)
     best_i = np.full((n, n_probe), -1, np.int64)
     for r in range(n_near):  # the n_probe nearest cells among those of the nearest coarse cells
         by_c, bnd = _groups(near[:, r], n_coarse)
 
         def assign(c):  # rows of distinct coarse cells are disjoint: safe in parallel
-            rows_c = by_c[bnd[c]:bnd[c + 1]]
-            step = max(1, _BLOCK_ENTRIES // (4 * fine[c].shape[0]))
-            for start in range(0, rows_c.size, step):
-                rows = rows_c[start:start + step]
-                v, top = _top(_scores(V[rows], fine[c]), n_probe)
-                vals = np.concatenate([best_v[rows], v], axis=1)
-                ids = np.concatenate([best_i[rows], top + offset[c]], axis=1)
-                o = np.argsort(-vals, axis=1, kind="stable")[:, :n_probe]
-                best_v[rows] = np.take_along_axis(vals, o, 1)
-                best_i[rows] = np.take_along_axis(ids, o, 1)
+            rows = by_c[bnd[c]:bnd[c + 1]]
+            v, top = top_centroids(V[rows], fine[c], n_probe, parallel=False)
+            vals = np.concatenate([best_v[rows], v], axis=1)
+            ids = np.concatenate([best_i[rows], top + offset[c]], axis=1)
+            o = np.argsort(-vals, axis=1, kind="stable")[:, :n_probe]
+            best_v[rows] = np.take_along_axis(vals, o, 1)
+            best_i[rows] = np.take_along_axis(ids, o, 1)
 
         for _ in pmap(assign, [c for c in range(n_coarse) if fine[c] is not None and bnd[c + 1] > bnd[c]]):
             pass

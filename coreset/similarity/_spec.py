@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +23,9 @@ import scipy.sparse as sp
 from .._registry import BACKENDS, METRICS, check_name
 from .._validation import check_int
 from ..exceptions import ValidationError
+# BLAS thread limits live in ``_blas``; the old names stay importable from here
+from ._blas import one_blas_thread as _one_blas_thread  # noqa: F401
+from ._blas import small_product_guard as _small_product_guard
 
 __all__ = ["Similarity", "KNNGraph", "DenseSimilarity", "AutoSimilarity", "Precomputed", "make_similarity",
            "with_device", "greedy_device", "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
@@ -34,56 +36,6 @@ log = logging.getLogger(__name__)
 DENSE_AUTO_MAX = 2_000
 #: ``AutoSimilarity``: larger groups use a kNN graph with this many neighbours
 DEFAULT_N_NEIGHBORS = 32
-#: a dense similarity of at most this many multiply-adds (n * n * d) is computed on one BLAS
-#: thread: waking BLAS's thread pool costs more than it saves on a small product, far more on a
-#: loaded machine (one class of 100 x 100-d: 8 ms on OpenBLAS's 2 threads, 0.1 ms on one)
-SMALL_DENSE_WORK = 2**25
-#: below this many, OpenBLAS runs a product on one thread by itself (checked on numpy's OpenBLAS
-#: over n in 8..512 and d in 2..4096: no product under 2^18 used a second thread; 64 x 64-d, at
-#: 2^18, did), so the limiter's ~13 us of threadpoolctl calls is skipped there: 10 us instead of
-#: 20 us for a 64-row class, the common case of a long tail's many small classes
-OPENBLAS_SINGLE_WORK = 2**18
-
-_BLAS = []  # the threadpoolctl selection of numpy's BLAS, made once (1.5 ms); [None] without one
-
-
-def _blas():
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS.append(ThreadpoolController().select(user_api="blas"))
-        except Exception:  # pragma: no cover - threadpoolctl missing or unable to drive this BLAS
-            _BLAS.append(None)
-    return _BLAS[0]
-
-
-@contextmanager
-def _one_blas_thread():
-    """numpy's BLAS on one thread inside the block (the same products: OpenBLAS
-    splits a product's rows and columns among its threads, not its sums)."""
-    blas = _blas()
-    if blas is None:  # pragma: no cover
-        yield
-        return
-    with blas.limit(limits=1):
-        yield
-
-
-def _small_product_guard(work: int):
-    """The limiter for a dense product of ``work`` multiply-adds: none above
-    ``SMALL_DENSE_WORK`` (threads pay off), none below ``OPENBLAS_SINGLE_WORK``
-    when numpy's BLAS is OpenBLAS (one thread anyway), one BLAS thread between."""
-    if work > SMALL_DENSE_WORK:
-        return nullcontext()
-    if work < OPENBLAS_SINGLE_WORK:
-        blas = _blas()
-        if blas is not None and blas.lib_controllers and all(
-                c.internal_api == "openblas" for c in blas.lib_controllers):
-            return nullcontext()
-    return _one_blas_thread()
-
-
 _EMBEDDING_METRICS = tuple(m for m in METRICS if m != "precomputed")
 
 
@@ -194,12 +146,13 @@ class KNNGraph(Similarity):
 
     ``exact=None`` is an exact search up to 20,000 points and a
     k-means-partitioned one above (``n_clusters`` cells, default sqrt(N),
-    each searched against its ``n_probe`` nearest cells). ``n_neighbors`` is
-    clipped to the size of each group it is built on.
+    each scored against its ``n_probe`` nearest cells, None: automatic; see
+    :func:`~coreset.similarity.knn_graph`). ``n_neighbors`` is clipped to the
+    size of each group it is built on.
     """
 
     def __init__(self, n_neighbors: int = DEFAULT_N_NEIGHBORS, metric: str = "cosine", backend: str = "auto",
-                 device: str = "auto", exact: bool | None = None, n_probe: int = 8, n_clusters: int | None = None,
+                 device: str = "auto", exact: bool | None = None, n_probe: int | None = None, n_clusters: int | None = None,
                  batch_size: int | None = None, gamma: float | None = None, precision: str = "fp32"):
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -223,7 +176,8 @@ class KNNGraph(Similarity):
         parse_device(self.device)
         if self.exact not in (None, True, False):
             raise ValidationError(f"exact must be None (automatic), True or False; got {self.exact!r}")
-        check_int(self.n_probe, "n_probe", low=1)
+        if self.n_probe is not None:
+            check_int(self.n_probe, "n_probe", low=1)
         if self.n_clusters is not None:
             check_int(self.n_clusters, "n_clusters", low=1)
         if self.batch_size is not None:
@@ -262,7 +216,7 @@ class KNNGraph(Similarity):
                                     gamma=self._gamma, exact=self.exact, n_probe=self.n_probe,
                                     n_clusters=self.n_clusters, random_state=self._seed, callback=callback)
         graph = {"form": "knn", "k": int(self.n_neighbors), "exact": bool(info["exact"])}
-        for key in ("n_probe", "n_clusters"):
+        for key in ("search", "n_probe", "n_clusters"):
             if key in info:
                 graph[key] = info[key]
         return knn_to_csr(idx, sims), graph
