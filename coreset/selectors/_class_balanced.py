@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from .._registry import CLASS_BUDGETS, check_name
 from ..exceptions import ValidationError
-from ._base import BaseSelector, GroupResult, WrapperSelector
+from ._base import BaseSelector, WrapperSelector, merge_groups
 from ._budget import allocate_budget
 
 __all__ = ["ClassBalanced"]
@@ -113,10 +113,4 @@ class ClassBalanced(WrapperSelector):
             group.progress.advance("optimize", res.indices.size)
             objective += res.objective
             parts.append((m[res.indices], res.gains, res.weights))
-        indices = np.concatenate([p[0] for p in parts])
-        gains = np.concatenate([p[1] for p in parts])
-        weights = np.concatenate([p[2] for p in parts])
-        if len(parts) > 1 and getattr(self._inner, "merge_by_gain", False):  # by gain, descending
-            order = np.argsort(-np.nan_to_num(gains, nan=0.0), kind="stable")
-            indices, gains, weights = indices[order], gains[order], weights[order]
-        return GroupResult(indices, gains, weights, objective)
+        return merge_groups(parts, by_gain=getattr(self._inner, "merge_by_gain", False), objective=objective)

@@ -21,7 +21,7 @@ from numba import njit
 from ..objectives._facility_location import FacilityLocationState
 from ..optimizers._kernels import lazy_steps, tree_init
 from ..similarity._spec import _small_product_guard
-from ._base import weights_from_assign
+from ._base import merge_groups, weights_from_assign
 
 __all__ = ["facility_location_groups"]
 
@@ -79,7 +79,7 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
     Xd, gamma = prepare_dense(X, metric, gamma)  # the per-block checks of dense_similarity, once
     d = X.shape[1]
     biggest = max((rows.size for rows, k in zip(groups, budgets) if int(k) > 0), default=0)
-    idx, wts, gns = [], [], []
+    parts = []
     total = 0.0
     with _small_product_guard(biggest * biggest * d):  # one BLAS-thread setting for every block
         for rows, k in zip(groups, budgets):
@@ -94,15 +94,7 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
                 out = np.flatnonzero(assign < 0)
                 assign[out] = picks[nearest_among(X[rows], out, picks, metric=metric, backend=None)]
                 counts = weights_from_assign(assign, picks)
-            idx.append(rows[picks])
-            wts.append(counts)
-            gns.append(gains)
+            parts.append((rows[picks], gains, counts))
             total += value
-    if not idx:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0.0
-    merge = len(idx) > 1  # picks of several groups: merged by gain, descending, as select merges them
-    idx, wts, gns = np.concatenate(idx), np.concatenate(wts), np.concatenate(gns)
-    if merge:
-        order = np.argsort(-np.nan_to_num(gns, nan=0.0), kind="stable")
-        idx, wts, gns = idx[order], wts[order], gns[order]
-    return idx, wts, gns, float(total)
+    res = merge_groups(parts, by_gain=True)  # merged by gain, descending, as select merges classes
+    return res.indices, res.weights, res.gains, float(total)
