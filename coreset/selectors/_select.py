@@ -8,15 +8,35 @@ from ..exceptions import UnknownNameError, ValidationError
 
 __all__ = ["select", "make_selector"]
 
-#: parameters that configure the similarity (a KNNGraph / DenseSimilarity / Precomputed)
-_SIMILARITY_PARAMS = ("metric", "n_neighbors", "backend", "device", "exact", "n_probe", "n_clusters", "batch_size",
-                      "gamma", "precision")
-#: parameters of the class-budget wrapper
-_BUDGET_PARAMS = ("alpha", "min_per_class")
-#: parameters of SubmodularSelector itself
-_SUBMODULAR_PARAMS = ("objective", "optimizer", "budget", "objective_device")
-#: parameters of the label filter (submodular and random selectors; docs/label-noise.md)
-_FILTER_PARAMS = ("label_filter", "label_filter_threshold")
+#: what ``select``'s keyword arguments configure is read from the parts' own
+#: signatures (no name list to keep in step with them)
+_ROUTING: dict = {}
+
+
+def _keywords(cls, drop=()) -> tuple:
+    import inspect
+
+    return tuple(k for k in inspect.signature(cls.__init__).parameters if k != "self" and k not in drop)
+
+
+def _routing() -> dict:
+    """The keyword names each part takes: ``similarity`` (a KNNGraph's knobs),
+    ``budget`` (ClassBalanced's own), ``filter`` and ``submodular``
+    (SubmodularSelector's label filter and the rest of its own)."""
+    if not _ROUTING:
+        from ..similarity import KNNGraph
+        from ._class_balanced import ClassBalanced
+        from ._submodular import SubmodularSelector
+
+        common = ("n_select", "fraction", "random_state")
+        own = _keywords(SubmodularSelector, drop=common + ("similarity", "device"))
+        _ROUTING.update(
+            similarity=_keywords(KNNGraph),
+            budget=_keywords(ClassBalanced, drop=common + ("selector", "policy")),
+            filter=tuple(k for k in own if k.startswith("label_filter")),
+            submodular=tuple(k for k in own if not k.startswith("label_filter")),
+        )
+    return _ROUTING
 
 
 def _similarity_from(params: dict, n_hint=None):
@@ -25,7 +45,7 @@ def _similarity_from(params: dict, n_hint=None):
 
     metric = params.pop("metric", "cosine")
     nn = params.pop("n_neighbors", "auto")
-    knobs = {k: params.pop(k) for k in _SIMILARITY_PARAMS if k in params}
+    knobs = {k: params.pop(k) for k in _routing()["similarity"] if k in params}
     if metric == "precomputed":
         if knobs:
             raise ValidationError(f"{', '.join(sorted(knobs))} do not apply to metric='precomputed'")
@@ -58,7 +78,7 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
     check_name("method", method, METHODS)
     if class_budget is not None:
         check_name("class_budget", class_budget, CLASS_BUDGETS)
-    budget_params = {k: params.pop(k) for k in _BUDGET_PARAMS if k in params}
+    budget_params = {k: params.pop(k) for k in _routing()["budget"] if k in params}
     if budget_params and class_budget is None:
         raise ValidationError(f"{', '.join(f'{k}={v!r}' for k, v in budget_params.items())} "
                               "applies to class budgets; give class_budget= too")
@@ -90,18 +110,20 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
         if method == "k_center_greedy":
             params.setdefault("metric", "cosine")
         own = {k: params.pop(k) for k in list(params) if k in cls().get_params()}
-        stray = {k: params.pop(k) for k in _FILTER_PARAMS if k in params}
+        stray = {k: params.pop(k) for k in _routing()["filter"] if k in params}
         if stray.get("label_filter") not in (None, "auto") or stray.get("label_filter_threshold") is not None:
             raise ValidationError(f"label_filter applies to the submodular and random selectors; got "
                                   f"method={method!r} with {', '.join(f'{k}={v!r}' for k, v in stray.items())}")
-        for k in ("n_neighbors", "backend", "device", "batch_size", "exact", "n_probe", "n_clusters", "gamma"):
-            params.pop(k, None)  # similarity knobs mean nothing to these baselines
+        for k in _routing()["similarity"]:
+            if k != "metric":
+                params.pop(k, None)  # similarity knobs mean nothing to these baselines
         if method != "k_center_greedy":
             params.pop("metric", None)
         sel = cls(random_state=random_state, **own)
     if params:
         name = next(iter(params))
-        known = _SIMILARITY_PARAMS + _BUDGET_PARAMS + _SUBMODULAR_PARAMS + _FILTER_PARAMS + (
+        r = _routing()
+        known = r["similarity"] + r["budget"] + r["submodular"] + r["filter"] + (
             "epsilon", "sample_fraction", "similarity")
         raise UnknownNameError("parameter", name, known)
     if class_budget is not None:
