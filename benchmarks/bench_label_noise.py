@@ -4,7 +4,8 @@ its effect on training, and its cost (docs/label-noise.md, docs/benchmarks.md).
 Sections (each seeded; results merged into results/label-noise-<machine>.json):
 
 ``detect``
-    ``find_label_suspects`` (probe, knn) and cleanlab's ``find_label_issues``
+    ``find_label_suspects`` (auto: the probe capped by its noise estimate, the
+    default; probe: every out-voted row; knn) and cleanlab's ``find_label_issues``
     on the probe's out-of-sample probabilities, against the truly flipped rows
     of ``load_dataset(name, label_noise=0.1, noise_model=m, random_state=seed)``
     for zipf_hard, digits-lt, mnist1d_lt, text_lt, m in symmetric /
@@ -22,6 +23,12 @@ Sections (each seeded; results merged into results/label-noise-<machine>.json):
     class-balanced loss (all noisy rows), random with equal class budgets,
     random with equal class budgets from the rows the filter keeps, facility
     location with equal budgets without and with the filter (the default).
+``regimes``
+    the rule of the default (``auto``) against the probe without a cap and no
+    filter, across clean / 10% symmetric noise / 30% near-duplicates, on the
+    validation split carved from the training rows (never the test split):
+    suspect precision / recall and the validation balanced accuracy of
+    ``facility_location:equal`` at 10% with docs/results.md's models.
 ``speed``
     ``coreset.select(X, fraction=0.1, y=y, class_budget="equal")`` on
     100,000 x 128 (make_zipf, 100 classes, zipf_hard's geometry, 10% symmetric
@@ -102,11 +109,12 @@ def detect(seeds) -> dict:
             for seed in seeds:
                 d = _load(name, seed, model)
                 truth = np.asarray(d.flipped, bool)
-                for method, thr in (("probe", None), ("knn", None), ("cleanlab", None), ("probe", 0.5)):
+                for method, thr in (("auto", None), ("probe", None), ("knn", None), ("cleanlab", None), ("probe", 0.5)):
                     t = time.perf_counter()
                     found = find_label_suspects(d.X, d.y, method=method, threshold=thr, random_state=seed)
                     row = {"dataset": name, "noise_model": model, "seed": seed, "method": method,
                            "threshold": found.threshold, "n": int(d.y.size), "n_flipped": int(truth.sum()),
+                           "noise_rate_estimate": found.noise_rate,
                            "seconds": time.perf_counter() - t, **_pr(_mask(found.suspects, d.y.size), truth)}
                     rows.append(row)
                     print(f"{name:10s} {model:10s} s{seed} {method:8s} t={found.threshold:<4g} "
@@ -205,6 +213,74 @@ def train(seeds, datasets=DATASETS, models=("symmetric", "confusable")) -> dict:
                                                  ("test_balanced_accuracy",))}
 
 
+# ------------------------------------------------------------------------- regimes
+#: rules compared across the regimes, as (name, NOISE_CAP_FACTOR, NOISE_MIN): "off" no
+#: filter, "old" every out-voted row (the probe's rule, the default before), "cap3" the
+#: cap without the 1% floor, "auto" the default's rule
+RULES = (("off", None, 0.0), ("old", None, 0.0), ("cap3", 3.0, 0.0), ("auto", 3.0, 0.01))
+
+
+def regimes(seeds, datasets=DATASETS, rules=RULES) -> dict:
+    """The rule's choice across clean, 10% symmetric noise and 30% near-duplicates
+    (bench_results.py's regimes), on the validation split carved from the training
+    rows (``train_validation_split(ds, share=0.2, random_state=0)``, the regime's
+    knobs applied), never the test split: suspect precision / recall against the
+    flipped rows of that split, and the validation balanced accuracy of
+    ``facility_location:equal`` at 10% trained as in docs/results.md (the model,
+    optimiser and epochs of bench_results.py)."""
+    from bench_results import REGIMES, SETTINGS, _kw
+
+    from coreset.data import train_validation_split
+    from coreset.pipelines import compare
+    from coreset.selectors import _noise_rate as L
+
+    chosen = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results" / "validation.json").read_text())
+    saved = L.NOISE_CAP_FACTOR, L.NOISE_MIN
+    rows = []
+    try:
+        for name in datasets:
+            for regime, knobs in REGIMES.items():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    val = train_validation_split(load_dataset(name, **knobs), share=0.2, random_state=0)
+                flipped = np.zeros(val.y.size, bool) if val.flipped is None else np.asarray(val.flipped, bool)
+                epochs = int(chosen[f"{name}/{regime}"]["chosen_epochs"])
+                for rule, factor, floor in rules:
+                    L.NOISE_CAP_FACTOR, L.NOISE_MIN = factor, floor
+                    found = find_label_suspects(val.X, val.y, random_state=0)
+                    res = compare(val, methods=["facility_location:equal"], fractions=[0.1], seeds=list(seeds),
+                                  plots=False, select_params={"label_filter": None if rule == "off" else "auto"},
+                                  **_kw(SETTINGS[name], epochs))
+                    accs = [r["balanced_accuracy"] for r in res.rows]
+                    row = {"dataset": name, "regime": regime, "rule": rule, "cap_factor": factor, "noise_min": floor,
+                           "val_balanced_accuracy": float(np.mean(accs)), "val_balanced_accuracy_std": float(np.std(accs)),
+                           "seeds": list(seeds), "noise_rate_estimate": found.noise_rate,
+                           "true_noise_rate": float(flipped.mean()),
+                           **({"n_flagged": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0} if rule == "off"
+                              else _pr(found.mask, flipped))}
+                    rows.append(row)
+                    print(f"regimes {name:10s} {regime:9s} {rule:7s} val_bacc={row['val_balanced_accuracy']:.4f} "
+                          f"flagged={row['n_flagged']} P={row['precision']:.2f} R={row['recall']:.2f} "
+                          f"noise est={found.noise_rate}", flush=True)
+    finally:
+        L.NOISE_CAP_FACTOR, L.NOISE_MIN = saved
+    return {"split": "train_validation_split(load_dataset(name, **regime), share=0.2, random_state=0)", "rows": rows}
+
+
+def _merge_regimes(old, new) -> dict:
+    key = ("dataset", "regime", "rule")
+    rows = {tuple(r[k] for k in key): r for r in ((old or {}).get("rows") or [])}
+    rows.update({tuple(r[k] for k in key): r for r in new["rows"]})
+    rows = sorted(rows.values(), key=lambda r: (DATASETS.index(r["dataset"]), r["regime"], r["rule"]))
+    means = {}
+    for r in rows:
+        means.setdefault(r["rule"], {}).setdefault(r["regime"], []).append(r["val_balanced_accuracy"])
+    summary = {rule: {reg: float(np.mean(v)) for reg, v in by.items()} for rule, by in means.items()}
+    for rule, by in means.items():
+        summary[rule]["all"] = float(np.mean([x for v in by.values() for x in v]))
+    return {"split": new["split"], "rows": rows, "mean_val_balanced_accuracy": summary}
+
+
 # ------------------------------------------------------------------------- speed
 def speed(reps=3) -> dict:
     """Wall and CPU seconds (``time.process_time``: all threads of this process, so less
@@ -240,7 +316,9 @@ def speed(reps=3) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("section", choices=("detect", "tune", "train", "speed", "all"))
+    ap.add_argument("section", choices=("detect", "tune", "train", "regimes", "speed", "all"))
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--rules", nargs="+", default=[r[0] for r in RULES], help="regimes: the rules to compare")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--machine", default=None)
     ap.add_argument("--out", default=None)
@@ -249,10 +327,14 @@ def main(argv=None):
     path = Path(a.out) if a.out else RESULTS / f"label-noise-{info['name']}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     result["machine"] = info
-    sections = ("detect", "tune", "train", "speed") if a.section == "all" else (a.section,)
+    sections = ("detect", "tune", "train", "regimes", "speed") if a.section == "all" else (a.section,)
     for s in sections:
         t = time.perf_counter()
-        result[s] = {"detect": detect, "tune": tune, "train": train}[s](a.seeds) if s != "speed" else speed()
+        if s == "regimes":  # merged into the earlier rows: one run per dataset or rule is enough
+            new = regimes(a.seeds, datasets=a.datasets, rules=[r for r in RULES if r[0] in a.rules])
+            result[s] = _merge_regimes(result.get(s), new)
+        else:
+            result[s] = {"detect": detect, "tune": tune, "train": train}[s](a.seeds) if s != "speed" else speed()
         result[s]["seconds"] = time.perf_counter() - t
         write_json(path, result)
     print("wrote", path)

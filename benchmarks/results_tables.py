@@ -152,6 +152,24 @@ def tuned_compute_table():
     return "\n".join(out)
 
 
+def adaptive_table(fraction=0.1):
+    """The default selection with its default filter (the probe), with
+    ``label_filter="adaptive"`` (docs/results/<ds>/<regime>-adaptive/) and with
+    the filter off, and random with the same budget, at ``fraction``."""
+    out = ["| dataset | regime | random, same budget | filter off | **default (`auto` = probe)** | `adaptive` | "
+           "adaptive − default |", "|---|---|---|---|---|---|---|"]
+    for regime in ("clean", "redundant", "noisy"):
+        for d in DATASETS:
+            ad = load(d, f"{regime}-adaptive")
+            if not ad:
+                continue
+            rows, off = load(d, regime), load(d, f"{regime}-nofilter")
+            rb, de = cell(rows, "random_budget:equal", fraction), cell(rows, DEFAULT, fraction)
+            do, da = cell(off, DEFAULT, fraction), cell(ad, DEFAULT, fraction)
+            out.append(f"| {d} | {regime} | {fmt(rb)} | {fmt(do)} | {fmt(de)} | {fmt(da)} | {sgn(diff(da, de))} |")
+    return "\n".join(out)
+
+
 def weights_table():
     out = ["| dataset | regime | fraction | equal: weighted − unweighted | tempered: weighted − unweighted |",
            "|---|---|---|---|---|"]
@@ -203,5 +221,7 @@ if __name__ == "__main__":
     print(compute_table())
     print("\n## Compute, learning rate chosen per method on validation (clean)\n")
     print(tuned_compute_table())
+    print("\n## Adaptive filter (10%)\n")
+    print(adaptive_table(0.1))
     print("\n## Weights\n")
     print(weights_table())

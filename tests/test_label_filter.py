@@ -319,3 +319,103 @@ def test_import_stays_light():
             "print(any(m in sys.modules for m in ('torch', 'faiss', 'cleanlab', 'numba')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------- the adaptive rule (label_filter="adaptive")
+
+
+def _ranks(counts):
+    """Rows whose own label the probe ranks 1, 2, ...: ``counts[r - 1]`` rows at rank r."""
+    return np.repeat(np.arange(1, len(counts) + 1), counts)
+
+
+def test_noise_rate_estimate_hand_computed():
+    from coreset.selectors._noise_rate import estimate_noise_rate
+
+    tail = np.array([512, 256, 128, 64, 32, 16, 8, 4, 2])  # out-ranked clean rows, halving per rank
+    # a geometric tail alone: no flipped label
+    assert estimate_noise_rate(_ranks([5000, *tail]), 10) == pytest.approx(0.0, abs=1e-9)
+    # the tail plus a floor of 10 rows under each rank 2..10: 90 flipped rows
+    r = _ranks([5000, *(tail + 10)])
+    assert estimate_noise_rate(r, 10) == pytest.approx(90 / r.size, rel=1e-6)
+    # a rank-2 pile smaller than rank 3 bends the fit over ranks 2..10 (floor 0); the fit over 3..10 finds it
+    from coreset.selectors._noise_rate import _floor_fit
+
+    bent = np.array([100, *(tail[:-1] * 2 + 10)])  # ranks 2..10: 100, then 1034, 522, ... a tail plus 10
+    assert _floor_fit(bent.astype(float)) == 0.0 and _floor_fit(bent[1:].astype(float)) == pytest.approx(10.0)
+    r = _ranks([5000, *bent])
+    assert estimate_noise_rate(r, 10) == pytest.approx(90 / r.size, rel=1e-6)
+    # a floor alone (symmetric noise, a perfect probe): every out-ranked row
+    r = _ranks([900, *([10] * 9)])
+    assert estimate_noise_rate(r, 10) == pytest.approx(90 / 990, rel=1e-9)
+    # nothing out-ranked; two classes (one other rank: every out-ranked row counts)
+    assert estimate_noise_rate(_ranks([100]), 10) == 0.0
+    assert estimate_noise_rate(_ranks([90, 10]), 2) == pytest.approx(0.1)
+
+
+def test_cap_keeps_the_worst_ranked_then_lowest_scored():
+    from coreset.selectors._noise_rate import cap_suspects, suspect_cap
+
+    flag = np.array([1, 1, 0, 1, 1, 1], bool)
+    rank = np.array([2, 5, 9, 2, 5, 3])
+    score = np.array([0.1, 0.5, 0.0, 0.05, 0.2, 0.9])
+    assert np.flatnonzero(cap_suspects(flag, rank, score, 3)).tolist() == [1, 4, 5]  # ranks 5, 5, 3
+    assert np.flatnonzero(cap_suspects(flag, rank, score, 4)).tolist() == [1, 3, 4, 5]  # then score 0.05
+    assert cap_suspects(flag, rank, score, 5) is flag and not cap_suspects(flag, rank, score, 0).any()
+    assert suspect_cap(0.0, 1000) == 0 and suspect_cap(0.009, 10**6) == 0  # below 1%: no suspect at all
+    assert suspect_cap(0.1, 1000) == 360  # 3 (F + 2 sqrt F), F = 100 estimated flips
+    assert suspect_cap(0.02, 1600) == 130  # F = 32: 32 - 2 sqrt 32 = 20.7 >= 16 rows; 3 (32 + 11.31) = 129.9
+    assert suspect_cap(0.015, 1600) == 0  # F = 24: 24 - 9.8 = 14.2 < 16 rows (1%): no evidence of noise
+    assert suspect_cap(0.014, 224) == 0  # 3 rows of 224: none
+
+
+def _clean_overlapping(seed):
+    """1,500 x 16, 6 Zipf classes whose modes overlap (class_sep 0.1): clean labels, yet the probe
+    out-votes 37-83 correctly labelled rows (seeds 0-2)."""
+    return make_zipf(1500, 16, 6, n_modes=3, class_sep=0.1, mode_spread=0.4, random_state=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_labels_give_next_to_no_suspects(seed):
+    d = _clean_overlapping(seed)
+    every = find_label_suspects(d.X, d.y, method="probe")  # every out-voted row (the rule before)
+    auto = find_label_suspects(d.X, d.y, method="adaptive")
+    assert every.suspects.size >= 30
+    assert auto.noise_rate < 0.005 and auto.suspects.size == 0, (auto.noise_rate, auto.suspects.size)
+    assert set(auto.suspects) <= set(every.suspects)
+    np.testing.assert_array_equal(auto.score, every.score)
+
+
+def test_clean_labels_select_what_the_filter_off_selects():
+    d = _clean_overlapping(2)
+    sel = select(d.X, fraction=0.1, y=d.y, class_budget="equal", random_state=0, label_filter="adaptive")
+    off = select(d.X, fraction=0.1, y=d.y, class_budget="equal", random_state=0, label_filter=None)
+    assert sel.suspects.size == 0 and sel.meta["label_filter"]["noise_rate"] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_array_equal(sel.indices, off.indices)
+    np.testing.assert_array_equal(sel.weights, off.weights)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noisy_labels_keep_every_out_voted_row(seed):
+    """10% symmetric noise on the same overlapping classes: the estimate reads the noise, the cap
+    does not bind, and the suspects are the old rule's (recall >= 0.97)."""
+    d = _clean_overlapping(seed)
+    t = corrupt_training(d.X, d.y, label_noise=0.1, random_state=seed)
+    auto = find_label_suspects(t.X, t.y, method="adaptive")
+    every = find_label_suspects(t.X, t.y, method="probe")
+    assert 0.05 <= auto.noise_rate <= 0.15, auto.noise_rate
+    np.testing.assert_array_equal(auto.suspects, every.suspects)
+    assert _precision_recall(auto.suspects, t.flipped)[1] >= 0.97
+
+
+def test_the_default_is_the_probe_and_adaptive_is_a_switch():
+    """``auto`` (the default) flags every out-voted row, as ``probe`` does: the
+    adaptive cap is opt-in, because it reads noise that flips labels to a
+    confusable class as none (docs/label-noise.md, "The adaptive rule")."""
+    d = _clean_overlapping(0)
+    t = corrupt_training(d.X, d.y, label_noise=0.1, noise_model="confusable", random_state=0)
+    default = find_label_suspects(t.X, t.y)
+    probe = find_label_suspects(t.X, t.y, method="probe")
+    np.testing.assert_array_equal(default.suspects, probe.suspects)
+    assert default.noise_rate is None and default.method == "probe"
+    assert find_label_suspects(t.X, t.y, method="adaptive").noise_rate is not None

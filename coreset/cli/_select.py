@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from .._defaults import CHECKPOINT_EVERY, CHUNK_SIZE, RESERVOIR
 from .._io import save_selection
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import DEBUG_FLAG, JSON_FLAG, QUIET_FLAG, Opt, command, library_params
@@ -146,7 +147,7 @@ SELECTION = [
     Opt("label_filter", str, "auto", P(
         "--label-filter", metavar="NAME", rich_help_panel=_SEL,
         help="With labels: rows whose label looks wrong cannot be picked (they are still covered): auto, "
-             "probe, knn, cleanlab, or none. See docs/label-noise.md."), "select"),
+             "adaptive, probe, knn, cleanlab, or none. See docs/label-noise.md."), "select"),
     Opt("label_filter_threshold", Optional[float], None, P(
         "--label-filter-threshold", metavar="T", rich_help_panel=_SEL, show_default=False,
         help="A row is a label suspect when its label is less than T times as likely as the most likely "
@@ -211,6 +212,10 @@ DISTRIBUTED = [
     Opt("partition_by", str, "random", P(
         "--partition-by", metavar="random|kmeans|contiguous", rich_help_panel=_DIST,
         help="How points are split (with --partitions): random, or FAISS k-means clusters.")),
+    Opt("merge_cap", Optional[int], None, P(
+        "--merge-cap", metavar="ROWS", rich_help_panel=_DIST, show_default=False,
+        help="Merge the partitions' picks in a tree (multi-round GreeDi) so that no merge selects from more than "
+             "ROWS rows (>= the number selected); default: one merge of all the picks.")),
 ]
 _STREAM = "Streaming"
 STREAM = [
@@ -218,15 +223,15 @@ STREAM = [
         "--stream", rich_help_panel=_STREAM,
         help="One pass over INPUT (.npy or .parquet) in chunks with bounded memory (Sieve-Streaming++ on "
              "facility location against a seeded reservoir); see docs/streaming.md.")),
-    Opt("chunk_size", int, 65536, P(
+    Opt("chunk_size", int, CHUNK_SIZE, P(
         "--chunk-size", metavar="N", rich_help_panel=_STREAM, help="Rows read at a time (with --stream).")),
-    Opt("reservoir", int, 10000, P(
+    Opt("reservoir", int, RESERVOIR, P(
         "--reservoir", metavar="R", rich_help_panel=_STREAM,
         help="Rows drawn (seeded, uniform) as the ground set coverage is measured on (with --stream).")),
     Opt("checkpoint", Optional[Path], None, P(
         "--checkpoint", metavar="PATH", rich_help_panel=_STREAM, show_default=False,
         help="Save the stream's state here and resume from it when it exists (with --stream).")),
-    Opt("checkpoint_every", int, 10, P(
+    Opt("checkpoint_every", int, CHECKPOINT_EVERY, P(
         "--checkpoint-every", metavar="M", rich_help_panel=_STREAM, help="Chunks between checkpoints.")),
 ]
 GROUPS = (INPUT, SELECTION, COMPUTE, DISTRIBUTED, STREAM, OUTPUT)
@@ -338,7 +343,7 @@ def _greedi_options(v: dict):
     --partition-by, or None without --partitions (usage errors exit 2)."""
     if v["partitions"] is None:
         for name, flag, default in (("executor", "--executor", "local"), ("ray_address", "--ray-address", None),
-                                    ("partition_by", "--partition-by", "random")):
+                                    ("partition_by", "--partition-by", "random"), ("merge_cap", "--merge-cap", None)):
             if v[name] != default:
                 raise typer.BadParameter(f"{flag} applies with --partitions", param_hint=f"'{flag}'")
         return None
@@ -352,7 +357,7 @@ def _greedi_options(v: dict):
     if v["ray_address"] is not None and v["executor"] != "ray":
         raise typer.BadParameter("--ray-address applies with --executor ray", param_hint="'--ray-address'")
     return {"n_partitions": v["partitions"], "executor": v["executor"], "ray_address": v["ray_address"],
-            "partition": v["partition_by"], "column": v["column"]}
+            "partition": v["partition_by"], "column": v["column"], "merge_cap": v["merge_cap"]}
 
 
 def _select_greedi(X, y, input, params, greedi, seed, callback):
@@ -375,17 +380,16 @@ def _select_greedi(X, y, input, params, greedi, seed, callback):
 
 def _stream_options(v: dict, params: dict) -> bool:
     """Usage checks of the streaming options; True when --stream is set."""
-    given = [f"--{k.replace('_', '-')}" for k, d in (("chunk_size", 65536), ("reservoir", 10000),
-                                                      ("checkpoint", None), ("checkpoint_every", 10)) if v[k] != d]
+    given = [f"--{o.name.replace('_', '-')}" for o in STREAM[1:] if v[o.name] != o.default]
     if not v["stream"]:
         if given:
             raise typer.BadParameter(f"{', '.join(given)} apply with --stream", param_hint=f"'{given[0]}'")
         return False
     if v["input"] is None:
         raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet)", param_hint="'--stream'")
-    from ..data._readers import _hf_folder
+    from ..data._readers import is_hf_folder
 
-    if v["input"].is_dir() and _hf_folder(v["input"]):
+    if v["input"].is_dir() and is_hf_folder(v["input"]):
         raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet) or a folder of such shards; a "
                                  "Hugging Face dataset folder is read whole: drop --stream", param_hint="'--stream'")
     if v["n_select"] is None:

@@ -50,9 +50,9 @@ def _classes(y, n: int) -> list[np.ndarray]:
 def _space(X, metric: str) -> np.ndarray:
     """Rows in the metric's space: unit rows for cosine (zero rows stay zero)."""
     if metric == "cosine":
-        from ..similarity._knn import _unit_rows
+        from ..similarity import unit_rows
 
-        return _unit_rows(X, np.float64)[0]
+        return unit_rows(X, np.float64)[0]
     return np.asarray(X, dtype=np.float64)
 
 
@@ -71,10 +71,11 @@ def _pair_distances(Z: np.ndarray, rows: np.ndarray, nbrs: np.ndarray, metric: s
 
 def _neighbours(X, k: int, metric: str, backend):
     """The ``k`` nearest other rows of each row of ``X`` (engine search; the row itself dropped)."""
-    from ..similarity._knn import _build_knn
+    from ..similarity import build_knn
 
     # the similarity values are not used, only the order: a fixed gamma skips the median heuristic
-    idx, _, info = _build_knn(X, k + 1, metric=metric, backend=backend, gamma=1.0 if metric == "euclidean" else None)
+    idx, _, info = build_knn(X, k + 1, metric=metric, backend=backend, gamma=1.0 if metric == "euclidean" else None,
+                             validate=False)
     return idx[:, 1:], info  # column 0 is always the row itself
 
 
@@ -108,9 +109,9 @@ def knn_density(X, y=None, *, n_neighbors: int = 10, metric: str = "cosine", bac
 
 def _dense_distances(Zc: np.ndarray, metric: str) -> np.ndarray:
     """All pairwise distances of a small group (rows from :func:`_space`)."""
-    from ..similarity._spec import _small_product_guard
+    from ..similarity import small_product_guard
 
-    with _small_product_guard(Zc.shape[0] ** 2 * Zc.shape[1]):
+    with small_product_guard(Zc.shape[0] ** 2 * Zc.shape[1]):
         G = Zc @ Zc.T
     if metric == "cosine":
         return 1.0 - G

@@ -9,7 +9,15 @@ recall and where the detectors fail.
 
 Detectors (every one out of sample: a row never votes for its own label):
 
-``probe`` (what ``auto`` runs on embeddings)
+``auto`` (the default)
+    ``probe`` on embeddings, ``knn`` on a precomputed similarity.
+``adaptive``
+    the probe, its out-voted rows kept as suspects only as far as the
+    estimated share of flipped labels allows (:mod:`._noise_rate`: none on
+    clean labels). Safer on clean and redundant data, blind to noise that
+    flips labels to a *confusable* class (the estimate assumes flips spread
+    over the classes): measured in docs/label-noise.md, "The adaptive rule".
+``probe``
     nearest class prototypes as cells: each class is summarised by up to
     ``MAX_PROTOTYPES`` spherical k-means centroids of its rows (one per
     ``ROWS_PER_PROTOTYPE`` rows); every row joins the cell of its most
@@ -48,6 +56,7 @@ import numpy as np
 
 from .._validation import check_float
 from ..exceptions import BackendUnavailableError, UnknownNameError, ValidationError
+from ._noise_rate import adaptive_suspects
 
 __all__ = ["LABEL_FILTERS", "DEFAULT_THRESHOLDS", "LabelSuspects", "check_label_filter", "find_label_suspects",
            "label_probabilities", "guard_candidates"]
@@ -55,7 +64,7 @@ __all__ = ["LABEL_FILTERS", "DEFAULT_THRESHOLDS", "LabelSuspects", "check_label_
 log = logging.getLogger(__name__)
 
 #: detector names a ``label_filter`` accepts (and None: no filter)
-LABEL_FILTERS = ("auto", "probe", "knn", "cleanlab")
+LABEL_FILTERS = ("auto", "adaptive", "probe", "knn", "cleanlab")
 #: the default threshold of each detector, chosen on a validation split carved
 #: from zipf_hard's training rows (benchmarks/bench_label_noise.py; docs/label-noise.md)
 DEFAULT_THRESHOLDS = {"probe": 1.0, "knn": 1.0, "cleanlab": 1.0}
@@ -65,8 +74,9 @@ ROWS_PER_PROTOTYPE = 32
 KMEANS_ITERATIONS = 5
 #: knn: neighbours that vote (the row itself excluded)
 KNN_NEIGHBORS = 10
-#: rows scored per matrix product (bounds the (rows x prototypes) block)
-BATCH_ROWS = 8192
+#: rows scored per matrix product (bounds the (rows x prototypes) block; the
+#: blocks run side by side, one per CPU, each on one BLAS thread)
+BATCH_ROWS = 2048
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +92,9 @@ class LabelSuspects:
         ratio, used only to rank).
     method, threshold : the detector that ran and its threshold.
     seconds : wall time of the detector.
+    noise_rate : ``adaptive``'s estimate of the share of flipped labels (the
+        suspects are capped by it: :mod:`._noise_rate`); None for the other
+        detectors.
     """
 
     suspects: np.ndarray
@@ -89,6 +102,7 @@ class LabelSuspects:
     method: str
     threshold: float
     seconds: float
+    noise_rate: float | None = None
 
     @property
     def mask(self) -> np.ndarray:
@@ -97,8 +111,11 @@ class LabelSuspects:
         return m
 
     def describe(self) -> dict:
-        return {"method": self.method, "threshold": self.threshold, "n_suspects": int(self.suspects.size),
-                "seconds": self.seconds}
+        out = {"method": self.method, "threshold": self.threshold, "n_suspects": int(self.suspects.size),
+               "seconds": self.seconds}
+        if self.noise_rate is not None:
+            out["noise_rate"] = self.noise_rate
+        return out
 
 
 def check_label_filter(label_filter, threshold=None):
@@ -118,9 +135,12 @@ def check_label_filter(label_filter, threshold=None):
 
 
 def resolve_method(name: str, precomputed: bool) -> str:
-    """``auto`` -> ``probe`` on embeddings, ``knn`` on a precomputed similarity."""
+    """``auto`` -> ``probe`` on embeddings, ``knn`` on a precomputed
+    similarity; ``adaptive`` -> ``probe`` (its cap applied by :func:`detect`)."""
     if name == "auto":
         return "knn" if precomputed else "probe"
+    if name == "adaptive" and not precomputed:
+        return "probe"
     if precomputed and name != "knn":
         raise ValidationError(f"label_filter={name!r} needs embeddings; got a precomputed similarity "
                               "(use label_filter='knn' or 'auto')")
@@ -150,6 +170,7 @@ def find_label_suspects(X, y, *, method="auto", threshold=None, metric="cosine",
 def detect(data, y, method, threshold, *, precomputed=False, metric="cosine", seed=0) -> LabelSuspects:
     """:func:`find_label_suspects` on validated input (what selectors call)."""
     t0 = time.perf_counter()
+    adaptive = method == "adaptive"  # the probe, its suspects capped by the estimated noise
     method = resolve_method(method, precomputed)
     if threshold is None:
         threshold = DEFAULT_THRESHOLDS[method]
@@ -163,14 +184,18 @@ def detect(data, y, method, threshold, *, precomputed=False, metric="cosine", se
     if method == "knn":
         own, other = _knn_votes(data, codes, metric="precomputed" if precomputed else metric, seed=seed)
     else:
-        own, other, scores = _probe(data, codes, n_classes, rng, keep_scores=method == "cleanlab")
+        own, other, scores, rank = _probe(data, codes, n_classes, rng, keep_scores=method == "cleanlab")
     score = (own + 0.5) / (other + 0.5)
+    noise_rate = None
     if method == "cleanlab":
         flag = _cleanlab_issues(codes, _softmax(scores, _fit_temperature(scores, codes)), threshold)
     else:
         flag = score < threshold
+        if adaptive:
+            flag, noise_rate = adaptive_suspects(flag, rank, score, n_classes)
     suspects = np.flatnonzero(flag).astype(np.int64)
-    return LabelSuspects(suspects, score.astype(np.float64), method, float(threshold), time.perf_counter() - t0)
+    return LabelSuspects(suspects, score.astype(np.float64), method, float(threshold), time.perf_counter() - t0,
+                         noise_rate)
 
 
 def label_probabilities(X, y, *, random_state=0):
@@ -228,34 +253,57 @@ def _group_sums(Zc, assign, m):
     return onehot @ Zc
 
 
+def _class_prototypes(Zc, m, init):
+    """One class's spherical k-means: ``m`` centroids started at its rows
+    ``init``, then every row joins its nearest centroid. Returns (sums of
+    each non-empty prototype's rows, their counts, the prototype of each row)."""
+    assign = np.zeros(Zc.shape[0], np.int64)
+    if m > 1:
+        cent = Zc[init]
+        for _ in range(KMEANS_ITERATIONS):
+            a = np.argmax(Zc @ cent.T, axis=1)
+            s = _group_sums(Zc, a, m)
+            norm = np.linalg.norm(s, axis=1)
+            live = norm > 0
+            cent[live] = s[live] / norm[live, None]
+        assign = np.argmax(Zc @ cent.T, axis=1)
+    used, assign = np.unique(assign, return_inverse=True)
+    assign = assign.ravel()
+    return _group_sums(Zc, assign, used.size).astype(np.float64), np.bincount(assign, minlength=used.size), assign
+
+
 def _prototypes(Z, codes, n_classes, rng):
     """Spherical k-means within each class: (sums of
     each prototype's rows, their counts, the class of each prototype in class
-    order, the prototype of each row)."""
+    order, the prototype of each row). The seeded draws are made in class
+    order first; the classes then run side by side (callers hold BLAS to one
+    thread), in tasks of about ``BATCH_ROWS`` rows."""
+    from ..similarity import pmap
+
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n_classes + 1))
+    plans = []
+    for c in range(n_classes):
+        n_c = int(bounds[c + 1] - bounds[c])
+        m = min(MAX_PROTOTYPES, max(1, math.ceil(n_c / ROWS_PER_PROTOTYPE)))
+        plans.append((m, rng.choice(n_c, m, replace=False) if m > 1 else None))
+    tasks, lo = [], 0
+    for c in range(n_classes):
+        if bounds[c + 1] - bounds[lo] >= BATCH_ROWS or c == n_classes - 1:
+            tasks.append((lo, c + 1))
+            lo = c + 1
+
+    def work(task):
+        return [_class_prototypes(Z[order[bounds[c]:bounds[c + 1]]], *plans[c]) for c in range(*task)]
+
     row_proto = np.empty(codes.size, np.int64)
     sums, counts, owner = [], [], []
-    for c in range(n_classes):
-        rows = order[bounds[c]:bounds[c + 1]]
-        Zc = Z[rows]
-        m = min(MAX_PROTOTYPES, max(1, math.ceil(rows.size / ROWS_PER_PROTOTYPE)))
-        assign = np.zeros(rows.size, np.int64)
-        if m > 1:
-            cent = Zc[rng.choice(rows.size, m, replace=False)]
-            for _ in range(KMEANS_ITERATIONS):
-                a = np.argmax(Zc @ cent.T, axis=1)
-                s = _group_sums(Zc, a, m)
-                norm = np.linalg.norm(s, axis=1)
-                live = norm > 0
-                cent[live] = s[live] / norm[live, None]
-            assign = np.argmax(Zc @ cent.T, axis=1)
-        used, assign = np.unique(assign, return_inverse=True)
-        assign = assign.ravel()
-        sums.append(_group_sums(Zc, assign, used.size).astype(np.float64))
-        counts.append(np.bincount(assign, minlength=used.size))
-        row_proto[rows] = len(owner) + assign
-        owner.extend([c] * used.size)
+    for (a, b), found in zip(tasks, pmap(work, tasks)):
+        for c, (s, k, assign) in zip(range(a, b), found):
+            row_proto[order[bounds[c]:bounds[c + 1]]] = len(owner) + assign
+            sums.append(s)
+            counts.append(k)
+            owner.extend([c] * s.shape[0])
     return np.concatenate(sums), np.concatenate(counts), np.asarray(owner, np.int64), row_proto
 
 
@@ -263,43 +311,44 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False):
     """The probe's votes: each row joins the cell of its nearest prototype
     (its own prototype without it: leave-one-out), and the labels of the
     other rows of that cell vote. Returns (votes for the row's label, votes
-    for the most voted other label, and with ``keep_scores`` the rows x
-    classes matrix of the nearest prototype's cosine per class, else None)."""
-    from ..similarity._spec import _one_blas_thread
+    for the most voted other label, with ``keep_scores`` the rows x classes
+    matrix of the nearest prototype's cosine per class, else None, and the
+    rank of the row's own label among the classes by that cosine: 1 = its
+    own class is the nearest)."""
+    from ..similarity import one_blas_thread, pmap
+    from ._probe_kernel import nearest_prototypes
 
     Z, z2 = _unit_rows(X)
     n = Z.shape[0]
-    with _one_blas_thread():  # many mid-sized products: BLAS's thread pool costs more than it gives
+    with one_blas_thread():  # many mid-sized products: BLAS's thread pool costs more than it gives
         sums, counts, owner, row_proto = _prototypes(Z, codes, n_classes, rng)
     sq = np.einsum("ij,ij->i", sums, sums)
-    # prototypes in (class, slot) order, padded to the same number of slots per class
-    slots = int(np.bincount(owner, minlength=n_classes).max())
+    # unit prototypes in class order, unpadded (every class has one at least: class c's are the
+    # columns first[c] .. first[c + 1] - 1); one product per block of rows, over real prototypes only
     first = np.searchsorted(owner, np.arange(n_classes))
-    pos = owner * slots + (np.arange(owner.size) - first[owner])  # each prototype's row in the padded table
-    table = np.zeros((n_classes * slots, Z.shape[1]), np.float32)
-    table[pos] = sums / np.sqrt(np.maximum(sq, 1e-30))[:, None]  # unit prototypes
-    table_t = np.ascontiguousarray(table.T)
-    slot_proto = np.full(n_classes * slots, -1, np.int64)
-    slot_proto[pos] = np.arange(owner.size)
-    pad = np.flatnonzero(slot_proto < 0)
+    table_t = np.ascontiguousarray((sums / np.sqrt(np.maximum(sq, 1e-30))[:, None]).astype(np.float32).T)
     sums32 = sums.astype(np.float32)
     near = np.empty(n, np.int64)
+    rank = np.empty(n, np.int64)
     scores = np.empty((n, n_classes), np.float32) if keep_scores else None
-    for lo in range(0, n, BATCH_ROWS):
+
+    def block(lo):  # rows [lo, hi): each block writes its own slice
         hi = min(n, lo + BATCH_ROWS)
         r = np.arange(hi - lo)
         Zb, p = Z[lo:hi], row_proto[lo:hi]
-        SR = Zb @ table_t  # rows x (class, slot): cosine to each prototype
-        if pad.size:
-            SR[:, pad] = -2.0
+        SR = Zb @ table_t  # rows x prototypes: cosine to each prototype
         d_own = np.einsum("ij,ij->i", Zb, sums32[p], dtype=np.float64)  # <z, sum_p>
         n_own = sq[p] - 2.0 * d_own + z2[lo:hi]  # |sum_p - z|^2: the row's own prototype without it
-        SR[r, pos[p]] = np.where(counts[p] > 1, (d_own - z2[lo:hi]) / np.sqrt(np.maximum(n_own, 1e-30)), -2.0)
-        near[lo:hi] = slot_proto[np.argmax(SR, axis=1)]
-        if keep_scores:
-            scores[lo:hi] = SR.reshape(-1, n_classes, slots).max(axis=2)
+        SR[r, p] = np.where(counts[p] > 1, (d_own - z2[lo:hi]) / np.sqrt(np.maximum(n_own, 1e-30)), -2.0)
+        # nearest prototype, nearest prototype's cosine per class, rank of the own class: one pass
+        per_class = scores[lo:hi] if keep_scores else np.empty((hi - lo, n_classes), np.float32)
+        nearest_prototypes(SR, first, codes[lo:hi], near[lo:hi], rank[lo:hi], per_class)
+
+    with one_blas_thread():  # blocks side by side, one per CPU (similarity._blas)
+        for _ in pmap(block, range(0, n, BATCH_ROWS)):
+            pass
     own, other = _cell_votes(near, codes, n_classes)
-    return own, other, scores
+    return own, other, scores, rank
 
 
 def _cell_votes(cell, codes, n_classes):
@@ -383,11 +432,11 @@ def _cleanlab_issues(codes, P, frac_noise) -> np.ndarray:
 def _knn_votes(data, codes, *, metric, seed):
     """Votes of each row's ``KNN_NEIGHBORS`` nearest rows (itself excluded):
     for its own label, and for the most voted other label."""
-    from ..similarity._knn import _build_knn
+    from ..similarity import build_knn
 
     n = codes.size
     k = min(KNN_NEIGHBORS, n - 1)
-    idx, _, _ = _build_knn(data, k + 1, metric=metric, random_state=seed)
+    idx, _, _ = build_knn(data, k + 1, metric=metric, random_state=seed, validate=False)
     nb = idx[:, 1:]
     labels = codes[nb]
     own = (labels == codes[:, None]).sum(axis=1).astype(np.float64)

@@ -1,0 +1,45 @@
+"""The label filter's probe, per row after its one product (:mod:`._label_noise`):
+the nearest prototype, each class's nearest prototype's cosine, and the rank
+of the row's own class, in one pass over the row's cosines (numba; numpy's
+argmax, per-class max and comparison took three passes, 3-4 times the product
+itself at 100,000 x 128 with 400 prototypes)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["nearest_prototypes"]
+
+
+@njit(nogil=True, cache=True)
+def nearest_prototypes(SR, first, codes, near, rank, per_class):  # pragma: no cover - compiled
+    """For each row ``i`` of ``SR`` (rows x prototypes, class ``c``'s prototypes
+    the columns ``first[c]`` up to ``first[c + 1]``, the last class's up to the
+    end): ``near[i]`` the column of the largest value (the first among equal
+    ones, as ``np.argmax``), ``per_class[i, c]`` class ``c``'s largest value,
+    and ``rank[i]`` one plus the number of classes whose largest value is above
+    that of class ``codes[i]``."""
+    n, n_protos = SR.shape
+    n_classes = first.shape[0]
+    for i in range(n):
+        best = -np.inf
+        arg = 0
+        for c in range(n_classes):
+            end = first[c + 1] if c + 1 < n_classes else n_protos
+            m = -np.inf
+            for j in range(first[c], end):
+                v = SR[i, j]
+                if v > m:
+                    m = v
+                if v > best:
+                    best = v
+                    arg = j
+            per_class[i, c] = m
+        own = per_class[i, codes[i]]
+        r = 1
+        for c in range(n_classes):
+            if per_class[i, c] > own:
+                r += 1
+        near[i] = arg
+        rank[i] = r
