@@ -12,7 +12,7 @@ between two noisy copies down to ~0.96). Rows are shuffled.
 
 Timed: one DedupSelector(threshold, n_neighbors, n_probe, random_state=0)
 .fit(X) after a warm-up fit on 20,000 rows (both search paths). Reported:
-wall seconds and the selector's stage timings, peak RSS during the fit
+wall and CPU seconds (all threads) and the selector's stage timings, peak RSS during the fit
 (VmHWM after resetting it, Linux; includes X), recall (share of planted
 copies removed into their original's group) and precision (share of removed
 rows that are copies of their group's representative), false merges
@@ -32,6 +32,12 @@ Recall is then the share of those copies that were found:
 
     python benchmarks/bench_dedup.py --data uniform --copies near
     python benchmarks/bench_dedup.py --data zipf --copies near
+
+Old code against new (the same script, the old package first on the path;
+results in a file of their own):
+
+    PYTHONPATH=<checkout of the old commit> python benchmarks/bench_dedup.py --data uniform --copies near \
+        --out benchmarks/results/dedup-vs-<old commit>-<machine>.json
 """
 
 from __future__ import annotations
@@ -168,9 +174,10 @@ def main(argv=None):
     rec["loadavg_before"] = os.getloadavg()[0]
     log(f"[N={args.n}] {args.data} data, {args.copies} copies ({args.groups} groups): DedupSelector({args.threshold}, "
         f"n_neighbors={args.n_neighbors}, {probe or 'default n_probe'}) ...")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     est = DedupSelector(args.threshold, n_neighbors=args.n_neighbors, random_state=0, **probe).fit(X)
     rec["wall_seconds"] = time.perf_counter() - t
+    rec["cpu_seconds"] = time.process_time() - cpu  # all threads: less sensitive to other work than wall time
     rec["loadavg_after"] = os.getloadavg()[0]  # 1-min load average: other work on the machine
     rec["peak_rss_fit_mb"] = hwm_mb() if can_reset else None
     rec["ru_maxrss_mb"] = ru_maxrss_mb()
@@ -195,7 +202,9 @@ def main(argv=None):
     if path.exists():  # merged: one result per setting
         try:
             old = json.loads(path.read_text()).get("results", [])
-            for r in old:  # results from before --data / --copies
+            for r in old:  # results from before --data / --copies ("data" then held the data's info)
+                if isinstance(r.get("data"), dict):
+                    r["data_info"] = r.pop("data")
                 r.setdefault("data", "zipf")
                 r.setdefault("copies", "mixed")
                 r.setdefault("groups", "zipf")

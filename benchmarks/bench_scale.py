@@ -265,7 +265,7 @@ def compare(args):
                     [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
                 log(f"== N = {n:,}, round {rnd + 1}, {who} ({root})")
                 rec = _run_worker(n, args, flags, env)
-                rec.update(code=who, root=str(root), round=rnd + 1, position=pos + 1, command=command)
+                rec.update(code=who, round=rnd + 1, position=pos + 1, command=command)  # no machine paths in results
                 runs.append(rec)
                 write_json(path, _compare_out(runs, args, info, label))
     out = _compare_out(runs, args, info, label)
@@ -301,7 +301,7 @@ def _compare_out(runs, args, info, label):
             row["new_over_old_graph_by_round"] = [b["timings"]["graph"] / a["timings"]["graph"] for a, b in pairs]
         summary.append(row)
     return {"benchmark": "scale-vs", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": info,
-            "params": {**_params(args), "against": str(Path(args.against).resolve()), "label": label,
+            "params": {**_params(args), "against": f"a checkout of {label}", "label": label,
                        "rounds": args.rounds,
                        "statistic": "one timed select per process, old and new interleaved (round 1 old first, "
                                     "round 2 new first, ...); recall and quality in round 1"},

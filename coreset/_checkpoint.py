@@ -1,7 +1,7 @@
 """Stream checkpoints on disk: one atomic writer and one validating reader.
 
 A checkpoint is an ``.npz`` (``allow_pickle=False``) of the sieve state's
-arrays (:meth:`coreset._stream.StreamSieve.arrays`) plus ``header``: a 0-d
+arrays (:meth:`coreset.optimizers._sieve_state.SieveState.to_arrays`) plus ``header``: a 0-d
 unicode array holding a JSON object with the input's fingerprint, the
 settings, the counters (``rows_done``, ``chunks_done``, ``d``) and ``sha256``,
 a digest of everything else in the file. :func:`read_checkpoint` checks every
@@ -200,12 +200,13 @@ def _increasing(where, name, a, low, high, what):
 
 def check_sieve_state(arrays: dict, *, where: str, k: int, epsilon: float, n_neighbors: int, reservoir: int, d: int,
                       rows_done: int, n_rows: int | None, reservoir_rows: np.ndarray | None, ivf_above: int) -> dict:
-    """The arrays of a saved :class:`~coreset._stream.StreamSieve`, checked for
+    """The arrays of a saved :class:`~coreset.optimizers._sieve_state.SieveState`, checked for
     what ``n_select=k``, ``epsilon``, ``n_neighbors``, ``reservoir`` and the
     input (``d`` columns, ``n_rows`` rows or None, ``rows_done`` fed) imply
     (``ivf_above``: IVF centroids are kept for larger reservoirs); returned
     C-contiguous. Any field wrong: :class:`CheckpointError`."""
-    from .optimizers._sieve import EMPTY, _window, n_slots
+    from .optimizers._sieve_kernels import EMPTY, n_slots
+    from .optimizers._sieve_kernels import window as _window
 
     names = set(arrays)
     need = set(_STATE)

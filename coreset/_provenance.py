@@ -18,15 +18,15 @@ COMMON_KEYS = ("method", "objective_name", "optimizer", "metric", "n_neighbors",
                "n_classes", "objective_device", "library_version", "input_fingerprint", "timings")
 
 
-def _plain(v):
+def plain(v):
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
         return float(v)
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [plain(x) for x in v]
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     return repr(v)  # configured objects: their repr is their provenance
@@ -55,4 +55,4 @@ def build_meta(selector, group, result, *, random_state, timings, source=None) -
         meta["input_fingerprint"] = fingerprint(source)
     if group.initial is not None and group.initial.size:
         meta["n_initial"] = int(group.initial.size)
-    return _plain(meta)
+    return plain(meta)

@@ -1,11 +1,15 @@
-"""One-pass streaming selection over data larger than memory:
-:func:`select_stream` (Sieve-Streaming++ on facility location against a
-seeded reservoir), resumable from checkpoints. Design and measurements:
-``docs/streaming.md``.
+"""One-pass streaming selection over data larger than memory: the chunk loop.
 
-Memory: the reservoir (``r x d``), one coverage vector of ``r`` floats per
-live sieve, the kept candidates (ids, top-``m`` reservoir neighbours and their
-rows; Sieve-Streaming++ keeps ``O(k / epsilon)`` of them) and one chunk.
+:func:`select_stream` reads chunks through the row source
+(:func:`coreset.data._chunks.open_source` over :mod:`coreset.data._sources`),
+feeds them to the sieve state (:class:`~coreset.optimizers._sieve_state.SieveState`:
+Sieve-Streaming++ on facility location against a seeded reservoir, the one
+implementation of the sieve rules), saves it in checkpoints
+(:mod:`coreset._checkpoint`) and builds the selection's metadata with
+:func:`coreset._provenance.build_meta`, as every selector does.
+:class:`PartialSieve` is the state ``SubmodularSelector.partial_fit`` owns
+with ``optimizer="sieve_streaming"``. Design and measurements:
+``docs/streaming.md``.
 """
 
 from __future__ import annotations
@@ -19,251 +23,67 @@ from pathlib import Path
 import numpy as np
 
 from ._checkpoint import CHECKPOINT_VERSION, CheckpointError, read_checkpoint, write_checkpoint
+from ._defaults import CHECKPOINT_EVERY, CHUNK_SIZE, RESERVOIR, STREAM_NEIGHBORS
 from ._validation import check_float, check_int, check_random_state
-from .exceptions import DegenerateInputError, ValidationError
+from .exceptions import ValidationError
 
-__all__ = ["select_stream", "StreamSieve", "CheckpointError", "CHECKPOINT_VERSION"]
+__all__ = ["select_stream", "PartialSieve", "CheckpointError", "CHECKPOINT_VERSION"]
 
 log = logging.getLogger(__name__)
-#: reservoirs up to this size are searched exactly; larger ones with an IVF index
-EXACT_RESERVOIR = 4096
-#: IVF lists probed per row (of 4 sqrt(reservoir))
-N_PROBE = 16
 
 
-# ---------------------------------------------------------------- the sieve over chunks
+# ---------------------------------------------------------------- the selection's metadata
 
-class StreamSieve:
-    """Sieve-Streaming++ state for facility location over a reservoir.
+class _SieveRun:
+    """What a stream ran, described the way selectors describe themselves
+    (``_describe``), for :func:`coreset._provenance.build_meta`."""
 
-    ``start(reservoir)`` fixes the ground set; ``feed(chunk, first_row)`` runs
-    the rows (chunk rows must be finite, non-zero); ``finish(n_seen)`` returns
-    the picks. ``arrays()`` / ``from_arrays`` save and restore it exactly.
-    """
+    def __init__(self, epsilon: float, reservoir: int, n_neighbors: int, final_greedy: bool = True):
+        self.params = {"epsilon": epsilon, "reservoir": reservoir, "n_neighbors": n_neighbors,
+                       "final_greedy": final_greedy}
 
-    def __init__(self, n_select: int, epsilon: float = 0.1, n_neighbors: int = 32, final_greedy: bool = True):
-        from .optimizers._sieve import n_slots
-
-        self.k, self.eps, self.m_req, self.final_greedy = int(n_select), float(epsilon), int(n_neighbors), final_greedy
-        self.T = n_slots(self.k, self.eps)
-        self._index = None
-
-    # -- setup / state ---------------------------------------------------------------
-    def start(self, reservoir: np.ndarray, reservoir_rows: np.ndarray, normalised: bool = False):
-        from .optimizers._sieve import EMPTY
-
-        R = np.ascontiguousarray(reservoir, np.float32) if normalised else normalise(reservoir, "the reservoir")
-        r, d = R.shape
-        self.R, self.R_rows = R, np.asarray(reservoir_rows, np.int64)
-        self.m = min(self.m_req, r)
-        self.ivf_centroids = None
-        cap = max(4 * self.k, 1024)
-        self.st = {
-            "scal": np.zeros(2, np.float64), "cur": np.zeros((self.T, r), np.float32),
-            "size": np.zeros(self.T, np.int64), "members": np.zeros((self.T, self.k), np.int64),
-            "val": np.zeros(self.T, np.float64), "expo": np.full(self.T, EMPTY, np.int64),
-            "pool_row": np.zeros(cap, np.int64), "pool_nbr": np.zeros((cap, self.m), np.int64),
-            "pool_sim": np.zeros((cap, self.m), np.float32), "pool_X": np.zeros((cap, d), np.float32),
-            "pool_n": np.zeros(1, np.int64),
-        }
-        self._index = None
-        return self
-
-    def arrays(self) -> dict:
-        n = int(self.st["pool_n"][0])
-        out = {k: v for k, v in self.st.items() if not k.startswith("pool_")}
-        out.update({k: v[:n] for k, v in self.st.items() if k.startswith("pool_") and k != "pool_n"})
-        out["pool_n"] = self.st["pool_n"]
-        out["reservoir"], out["reservoir_rows"] = self.R, self.R_rows
-        if self._index is None and self.R.shape[0] > EXACT_RESERVOIR:
-            self._index = self._build_index()
-        if getattr(self, "ivf_centroids", None) is not None:
-            out["ivf_centroids"] = self.ivf_centroids
-        return out
-
-    def load_arrays(self, a: dict):
-        """Restore the state saved by :meth:`arrays` (validated first:
-        :func:`coreset._checkpoint.check_sieve_state`)."""
-        self.R, self.R_rows = np.ascontiguousarray(a["reservoir"], np.float32), a["reservoir_rows"].astype(np.int64)
-        self.ivf_centroids = np.array(a["ivf_centroids"]) if "ivf_centroids" in a else None
-        self.m = min(self.m_req, self.R.shape[0])
-        n = int(a["pool_n"][0])
-        cap = max(4 * self.k, 1024, 2 * n)
-        self.st = {k: np.array(a[k]) for k in ("scal", "cur", "size", "members", "val", "expo", "pool_n")}
-        for k in ("pool_row", "pool_nbr", "pool_sim", "pool_X"):
-            v = a[k]
-            buf = np.zeros((cap,) + v.shape[1:], v.dtype)
-            buf[:n] = v
-            self.st[k] = buf
-        self._index = None
-        return self
-
-    # -- streaming ---------------------------------------------------------------------
-    def search(self, Xn: np.ndarray):
-        """Top-``m`` reservoir neighbours (inner product of unit rows) of each
-        row; in blocks of rows of about ``CALL_WORK`` multiply-adds, so that
-        Ctrl-C raises between them (``coreset._pace``)."""
-        from ._pace import row_blocks
-
-        if self._index is None:
-            self._index = self._build_index()
-        Xn = np.ascontiguousarray(Xn, np.float32)
-        blocks = row_blocks(Xn.shape[0], self.R.shape[0] * Xn.shape[1], at_least=20)
-        parts = [self._index.search(Xn[a:b], self.m) for a, b in blocks]
-        D = np.concatenate([p[0] for p in parts]) if len(parts) != 1 else parts[0][0]
-        I = np.concatenate([p[1] for p in parts]) if len(parts) != 1 else parts[0][1]
-        bad = I < 0  # an IVF probe that found fewer than m rows: pad with zero similarity
-        if bad.any():
-            I[bad], D[bad] = 0, 0.0
-        return I.astype(np.int64, copy=False), D
-
-    def _build_index(self):
-        """Exact inner-product search up to ``EXACT_RESERVOIR`` rows; above, an
-        IVF index (``4 sqrt(r)`` lists, ``N_PROBE`` probed) trained once on the
-        reservoir. Its centroids are saved in checkpoints (plain arrays, never
-        faiss's own serialization), so a resumed run rebuilds the same index."""
-        from ._device import import_faiss
-
-        faiss = import_faiss()
-        r, d = self.R.shape
-        if r <= EXACT_RESERVOIR:
-            ix = faiss.IndexFlatIP(d)
-        else:
-            nlist = int(4 * np.sqrt(r))
-            quantizer = faiss.IndexFlatIP(d)
-            if getattr(self, "ivf_centroids", None) is not None:
-                quantizer.add(np.ascontiguousarray(self.ivf_centroids, np.float32))  # trained: ntotal == nlist
-            ix = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-            if not ix.is_trained:
-                ix.cp.seed = 1234
-                ix.cp.min_points_per_centroid = 1  # a small reservoir is fine; and faiss would print a warning
-                ix.train(self.R)
-                self.ivf_centroids = quantizer.reconstruct_n(0, nlist)
-            ix.nprobe = N_PROBE
-        ix.add(self.R)
-        return ix
-
-    def feed(self, Xn: np.ndarray, first_row: int):
-        """Run the rows of one chunk (already unit-normalised float32)."""
-        from .optimizers._sieve import sieve_chunk
-
-        nbr, sims = self.search(Xn)
-        rows = first_row + np.arange(Xn.shape[0], dtype=np.int64)
-        slot_of = np.full(Xn.shape[0], -1, np.int64)
-        t, st = 0, self.st
-        while t < Xn.shape[0]:
-            start = t
-            t = sieve_chunk(nbr, sims, rows, start, self.k, self.eps, st["scal"], st["cur"], st["size"],
-                            st["members"], st["val"], st["expo"], st["pool_row"], st["pool_nbr"], st["pool_sim"],
-                            st["pool_n"], slot_of)
-            done = slot_of[start:t]
-            has = done >= 0
-            st["pool_X"][done[has]] = Xn[start:t][has]
-            if t < Xn.shape[0]:
-                self._make_room()
-
-    def _live(self) -> np.ndarray:
-        from .optimizers._sieve import EMPTY
-
-        st = self.st
-        n = int(st["pool_n"][0])
-        keep = np.zeros(n, bool)
-        keep[st["pool_row"][:n] < self.k] = True
-        for q in np.flatnonzero(st["expo"] != EMPTY):
-            keep[st["members"][q, :st["size"][q]]] = True
-        return keep
-
-    def _make_room(self):
-        """The pool is full: drop candidates no live sieve holds, or grow it."""
-        st = self.st
-        keep = self._live()
-        n = keep.size
-        if keep.sum() <= n // 2:
-            new_pos = np.cumsum(keep) - 1
-            for k in ("pool_row", "pool_nbr", "pool_sim", "pool_X"):
-                st[k][:keep.sum()] = st[k][:n][keep]
-            from .optimizers._sieve import EMPTY
-
-            for q in np.flatnonzero(st["expo"] != EMPTY):
-                s = st["size"][q]
-                st["members"][q, :s] = new_pos[st["members"][q, :s]]
-            st["pool_n"][0] = keep.sum()
-        else:
-            for k in ("pool_row", "pool_nbr", "pool_sim", "pool_X"):
-                v = st[k]
-                buf = np.zeros((2 * v.shape[0],) + v.shape[1:], v.dtype)
-                buf[:n] = v[:n]
-                st[k] = buf
-
-    # -- result ------------------------------------------------------------------------
-    def finish(self, n_seen: int, allow_fewer: bool = False) -> dict:
-        """The picks after ``n_seen`` rows (fewer than ``n_select`` only with
-        ``allow_fewer``, when fewer rows were seen)."""
-        from .optimizers._sieve import EMPTY, greedy_sparse
-
-        st, k = self.st, self.k
-        r = self.R.shape[0]
-        live = np.flatnonzero(self._live())
-        if live.size < k:
-            if not allow_fewer:
-                raise ValidationError(f"n_select={k} is larger than the {n_seen} rows seen")
-            k = live.size
-        cands = live[np.argsort(st["pool_row"][live], kind="stable")]
-        out, gains = np.zeros(k, np.int64), np.zeros(k, np.float64)
-        n_out = greedy_sparse(st["pool_nbr"], st["pool_sim"], cands, k, r, out, gains)
-        greedy_value = float(gains[:n_out].sum())
-        active = np.flatnonzero(st["expo"] != EMPTY)
-        best_q, sieve_value = -1, -1.0
-        for q in active:
-            if st["val"][q] > sieve_value:
-                best_q, sieve_value = q, float(st["val"][q])
-        used = "greedy"
-        picks, pick_gains = out[:n_out], gains[:n_out]
-        if best_q >= 0 and st["size"][best_q] == k and (not self.final_greedy or sieve_value >= greedy_value):
-            used = "sieve"
-            picks = st["members"][best_q, :k].copy()
-            pick_gains = self._replay(picks)
-        value = float(pick_gains.sum())
-        # weights: each reservoir row goes to its most similar pick (exact), scaled to the rows seen
-        from ._device import import_faiss as faiss_module
-
-        faiss = faiss_module()
-        P = np.ascontiguousarray(st["pool_X"][picks])
-        ix = faiss.IndexFlatIP(P.shape[1])
-        ix.add(P)
-        from ._pace import row_blocks
-
-        blocks = row_blocks(r, P.shape[0] * P.shape[1], at_least=20)  # Ctrl-C raises between blocks
-        nearest = np.concatenate([ix.search(self.R[a:b], 1)[1] for a, b in blocks])
-        scale = n_seen / r
-        weights = np.bincount(nearest[:, 0], minlength=len(picks)).astype(np.float64) * scale
-        return {"indices": st["pool_row"][picks].astype(np.int64), "gains": pick_gains * scale,
-                "weights": weights, "objective": value * scale,
-                "info": {"finish": used, "reservoir_value": value, "greedy_value": greedy_value,
-                         "best_sieve_value": sieve_value, "candidates": int(live.size), "live_sieves": int(active.size),
-                         "scale": scale}}
-
-    def _replay(self, slots) -> np.ndarray:
-        cur = np.zeros(self.R.shape[0], np.float64)
-        g = np.zeros(len(slots))
-        for t, j in enumerate(slots):
-            nb, s = self.st["pool_nbr"][j], self.st["pool_sim"][j].astype(np.float64)
-            g[t] = np.maximum(s - cur[nb], 0).sum()
-            np.maximum.at(cur, nb, s)
-        return g
+    def _describe(self) -> dict:
+        return {"method": "submodular", "objective_name": "facility_location", "optimizer": "sieve_streaming",
+                "metric": "cosine", "n_neighbors": self.params["n_neighbors"], "epsilon": self.params["epsilon"],
+                "optimizer_params": dict(self.params)}
 
 
-def normalise(X: np.ndarray, what: str) -> np.ndarray:
-    """Unit rows (float32) for cosine similarity; a zero row is an error naming ``what``."""
-    X = np.asarray(X, np.float32)
-    norms = np.linalg.norm(X, axis=1)
-    bad = np.flatnonzero(norms == 0)
-    if bad.size:
-        raise DegenerateInputError(f"{what}: row {int(bad[0])} is all zeros; cosine similarity is undefined for it")
-    return np.ascontiguousarray(X / norms[:, None])
+class _Fingerprinted:
+    """An input whose fingerprint was taken when it was opened."""
+
+    def __init__(self, fp: str):
+        self.fp = fp
+
+    def fingerprint(self) -> str:
+        return self.fp
 
 
-# ---------------------------------------------------------------- checkpoints (the file: coreset._checkpoint)
+def _selection(run: _SieveRun, sieve, res: dict, *, n_seen: int, d: int, random_state, t_start: float,
+               t_finish: float, input_fp: str | None = None, y=None, extra: dict | None = None):
+    """The :class:`~coreset.selection.Selection` of a finished pass, its meta
+    from the one builder (:func:`coreset._provenance.build_meta`)."""
+    from ._provenance import build_meta
+    from .optimizers._sieve_state import EXACT_RESERVOIR
+    from .selection import Selection
+    from .selectors._base import Group, GroupResult, Progress
+
+    group = Group(np.empty((n_seen, 0)), y, False, Progress(None, {}))  # the sizes: rows seen, no columns kept
+    r = int(sieve.reservoir.shape[0])
+    group.info.update(form="knn", ground_set="reservoir", exact=r <= EXACT_RESERVOIR)
+    result = GroupResult(res["indices"], res["gains"], res["weights"], res["objective"])
+    now = time.perf_counter()  # timings: the pass (reads, search, sieve), the finish (greedy, weights)
+    timings = {"stream": t_finish - t_start, "finish": now - t_finish, "total": now - t_start}
+    meta = build_meta(run, group, result, random_state=random_state, timings=timings,
+                      source=None if input_fp is None else _Fingerprinted(input_fp))
+    meta["n_features"] = int(d)
+    meta.update(extra or {})
+    meta["stream"] = {**meta.get("stream", {}), "reservoir": r, "epsilon": run.params["epsilon"], **res["info"]}
+    labels = None if y is None else y[res["indices"]]
+    return Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"], labels=labels,
+                     meta=meta)
+
+
+# ---------------------------------------------------------------- the public function
 
 def _draw_reservoir(seed_or_rng, total: int, r: int) -> np.ndarray:
     """The reservoir's rows: ``min(r, total)`` rows drawn uniformly, sorted
@@ -272,11 +92,9 @@ def _draw_reservoir(seed_or_rng, total: int, r: int) -> np.ndarray:
     return np.sort(rng.choice(total, size=min(r, total), replace=False)).astype(np.int64)
 
 
-# ---------------------------------------------------------------- the public function
-
-def select_stream(source, n_select, *, objective="facility_location", chunk_size=65536, reservoir=10_000,
-                  n_neighbors=32, epsilon=0.1, random_state=None, checkpoint=None, checkpoint_every=10,
-                  callback=None, column=None):
+def select_stream(source, n_select, *, objective="facility_location", chunk_size=CHUNK_SIZE, reservoir=RESERVOIR,
+                  n_neighbors=STREAM_NEIGHBORS, epsilon=0.1, random_state=None, checkpoint=None,
+                  checkpoint_every=CHECKPOINT_EVERY, callback=None, column=None):
     """Select ``n_select`` rows in one pass over data too large for memory.
 
     Sieve-Streaming++ on facility location (cosine similarity) measured on a
@@ -314,7 +132,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     """
     from ._registry import check_name
     from .data._chunks import IterSource, open_source
-    from .selection import Selection
+    from .optimizers._sieve_state import EXACT_RESERVOIR, SieveState
 
     t_start = time.perf_counter()
     k = check_int(n_select, "n_select", low=1)
@@ -330,7 +148,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
     is_iter = isinstance(src, IterSource)
     settings = {"objective": objective, "n_select": k, "chunk_size": None if is_iter else chunk_size,
                 "reservoir": r, "n_neighbors": m, "epsilon": eps, "random_state": seed, "version": CHECKPOINT_VERSION}
-    sieve = StreamSieve(k, eps, m)
+    sieve = SieveState(k, eps, m)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None:  # written too: a regular (or new) file in a folder that exists, never the input
         from ._atomic import check_output_path, same_file
@@ -358,7 +176,7 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
         draw = _draw_reservoir(seed, src.n_rows, r) if seed is not None and not is_iter and src.n_rows else None
         header, arrays = read_checkpoint(ckpt, fingerprint=fingerprint, settings=settings, n_rows=src.n_rows,
                                          d=d_in, ivf_above=EXACT_RESERVOIR, reservoir_rows=draw)  # all checked
-        sieve.load_arrays(arrays)
+        sieve = SieveState.from_arrays(arrays, k, eps, m)
         rows_done, chunks_done, d = header["rows_done"], header["chunks_done"], header["d"]
         resumed = True
         log.info("resuming from %s at chunk %d (%d rows)", ckpt, chunks_done, rows_done)
@@ -368,12 +186,11 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
             chunks_it = _skip_done(chunks_it, chunks_done, rows_done)
     total = src.n_rows
     pending = []  # iterator without a reservoir yet: chunks held until it is full
-    started = resumed
 
     def save():
         header = {"input": fingerprint, "settings": settings, "rows_done": rows_done, "chunks_done": chunks_done,
                   "d": d}
-        write_checkpoint(ckpt, header, sieve.arrays())
+        write_checkpoint(ckpt, header, sieve.to_arrays())
 
     def run_chunk(ci, row0, Xn):
         nonlocal rows_done, chunks_done
@@ -382,35 +199,33 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
         if callback is not None:
             if hasattr(callback, "objective"):
                 try:
-                    callback.objective = float(sieve.st["scal"][1]) * max(rows_done, 1) / sieve.R.shape[0]
+                    callback.objective = sieve.running_value * max(rows_done, 1) / sieve.reservoir.shape[0]
                 except AttributeError:
                     pass
             callback("stream", rows_done, total)
         if ckpt is not None and chunks_done % every == 0:
             save()
 
-    if not started and not is_iter:
+    if not sieve.started and not is_iter:
         if total == 0:
             raise ValidationError(f"the input {src.description} is empty (0 rows); nothing to select from")
         rows = _draw_reservoir(rng, total, r)
         R = src.read_rows(rows)
         _check_finite_reservoir(R, rows, chunk_size, total)
         sieve.start(R, rows)
-        started = True
     for ci, row0, X in chunks_it:
         Xn = _check_chunk(X, ci, row0, d)
         d = X.shape[1]
-        if not started:
+        if not sieve.started:
             pending.append((ci, row0, Xn))
             if sum(p[2].shape[0] for p in pending) >= r:
                 _start_from(sieve, pending, r)
-                started = True
                 for p in pending:
                     run_chunk(*p)
                 pending = []
             continue
         run_chunk(ci, row0, Xn)
-    if not started:
+    if not sieve.started:
         if not pending:
             raise ValidationError(f"the input {src.description} is empty (0 rows); nothing to select from")
         _start_from(sieve, pending, r)
@@ -418,21 +233,15 @@ def select_stream(source, n_select, *, objective="facility_location", chunk_size
             run_chunk(*p)
     if rows_done == 0:
         raise ValidationError(f"the input {src.description} is empty (0 rows); nothing to select from")
+    t_finish = time.perf_counter()
     res = sieve.finish(rows_done)
-    meta = {"method": "submodular", "objective_name": objective, "optimizer": "sieve_streaming",
-            "metric": "cosine", "n_neighbors": m, "n_samples": rows_done, "n_features": d,
-            "random_state": seed, "stream": {"chunks": chunks_done, "chunk_size": settings["chunk_size"],
-                                             "reservoir": int(sieve.R.shape[0]), "epsilon": eps,
-                                             "reservoir_draw": "first rows" if is_iter else "uniform",
-                                             "resumed": resumed, **res["info"]},
-            "input_fingerprint": input_fp, "timings": {"total": time.perf_counter() - t_start}}
+    extra = {"stream": {"chunks": chunks_done, "chunk_size": settings["chunk_size"],
+                        "reservoir_draw": "first rows" if is_iter else "uniform", "resumed": resumed}}
     shards_meta = getattr(getattr(src, "source", None), "shards_meta", None)
     if shards_meta is not None:  # a folder / glob / URI of shards: each shard's path, rows, fingerprint
-        meta["shards"] = shards_meta()
-    from ._version import __version__
-
-    meta["library_version"] = __version__
-    return Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"], meta=meta)
+        extra["shards"] = shards_meta()
+    return _selection(_SieveRun(eps, r, m), sieve, res, n_seen=rows_done, d=d, random_state=seed,
+                      t_start=t_start, t_finish=t_finish, input_fp=input_fp, extra=extra)
 
 
 def _skip_done(chunks, chunks_done, rows_done):
@@ -481,6 +290,8 @@ def _check_finite_reservoir(R, rows, chunk_size, n_rows):
 
 def _check_chunk(X, ci, row0, d):
     """Unit-normalised float32 rows of chunk ``ci``, or an error naming it."""
+    from .optimizers._sieve_state import normalise
+
     X = np.asarray(X)
     where = f"chunk {ci} (rows {row0} to {row0 + X.shape[0] - 1})" if X.ndim == 2 else f"chunk {ci}"
     if X.ndim != 2:
@@ -499,52 +310,53 @@ def _check_chunk(X, ci, row0, d):
 
 # ---------------------------------------------------------------- SubmodularSelector.partial_fit
 
-def sieve_partial_fit(est, X, y=None):
-    """``SubmodularSelector(optimizer="sieve_streaming").partial_fit``: each
-    chunk feeds the sieve; the reservoir is a seeded uniform sample of the
-    first chunk (``min(reservoir, rows)`` rows). ``selection_`` is the result
-    after the rows seen so far (fewer picks while fewer rows were seen)."""
-    from ._registry import OPTIMIZERS, check_name
-    from ._validation import as_embeddings, check_labels
-    from .selection import Selection
+class PartialSieve:
+    """The state of ``SubmodularSelector(optimizer="sieve_streaming").partial_fit``:
+    the estimator owns one and feeds it each chunk (:meth:`feed`). The
+    reservoir is a seeded uniform sample of the first chunk (``min(reservoir,
+    rows)`` rows, the optimizer's ``reservoir``); each chunk feeds the sieve;
+    the selection after each chunk is that of the rows seen so far (fewer
+    picks while fewer rows were seen)."""
 
-    if est.n_select is None:
-        raise ValidationError("partial_fit needs n_select (the size of the selection); got None")
-    k = check_int(est.n_select, "n_select", low=1)
-    check_name("objective", est.objective, ("facility_location",))
-    opt = OPTIMIZERS.create(est.optimizer)
-    eps, r, m = opt.check()
-    Xc = as_embeddings(X)
-    st = getattr(est, "_sieve_stream", None)
-    if st is None:
-        if Xc.shape[0] == 0:
+    def __init__(self, n_select, optimizer, random_state=None):
+        self.k = check_int(n_select, "n_select", low=1)
+        eps, r, m = optimizer.check()
+        self.run = _SieveRun(eps, r, m, bool(getattr(optimizer, "final_greedy", True)))
+        self.random_state = random_state
+        self.sieve = None
+        self.n_seen = self.n_chunks = 0
+        self.d: int | None = None
+        self.labels: list | None = None
+
+    def feed(self, X, y=None):
+        """Feed one chunk (rows numbered on from the earlier chunks; labels
+        ``y`` with every chunk or with none); returns the running
+        :class:`~coreset.selection.Selection`."""
+        from ._validation import as_embeddings, check_labels
+        from .optimizers._sieve_state import SieveState
+
+        t_start = time.perf_counter()
+        Xc = as_embeddings(X)
+        if self.sieve is not None and (y is not None) != (self.labels is not None):
+            raise ValidationError("give labels y with every chunk or with none")
+        if self.sieve is None and Xc.shape[0] == 0:
             raise ValidationError("the first chunk is empty (0 rows); the reservoir is drawn from it")
-        rng = check_random_state(est.random_state)
-        rows = np.sort(rng.choice(Xc.shape[0], size=min(r, Xc.shape[0]), replace=False)).astype(np.int64)
-        sieve = StreamSieve(k, eps, m, final_greedy=getattr(opt, "final_greedy", True))
-        sieve.start(Xc[rows], rows)
-        st = est._sieve_stream = {"sieve": sieve, "seen": 0, "chunks": 0, "d": Xc.shape[1], "y": [],
-                                  "labelled": y is not None}
-    if (y is not None) != st["labelled"]:
-        raise ValidationError("give labels y with every chunk or with none")
-    Xn = _check_chunk(Xc, st["chunks"], st["seen"], st["d"])
-    if y is not None:
-        st["y"].append(check_labels(y, Xc.shape[0]))
-    st["sieve"].feed(Xn, st["seen"])
-    st["seen"] += Xc.shape[0]
-    st["chunks"] += 1
-    res = st["sieve"].finish(st["seen"], allow_fewer=True)
-    labels = np.concatenate(st["y"])[res["indices"]] if st["labelled"] else None
-    meta = {"method": "submodular", "objective_name": "facility_location", "optimizer": "sieve_streaming",
-            "metric": "cosine", "n_samples": st["seen"], "n_features": st["d"], "partial_fit_chunks": st["chunks"],
-            "random_state": est.random_state if isinstance(est.random_state, (int, type(None))) else None,
-            "stream": {"reservoir": int(st["sieve"].R.shape[0]), "epsilon": eps, "n_neighbors": m, **res["info"]}}
-    from ._version import __version__
-
-    meta.update(library_version=__version__, input_fingerprint=None)  # chunks are not kept: nothing to hash
-    est.n_chunks_ = st["chunks"]
-    est.selection_ = Selection(res["indices"], res["weights"], res["gains"], objective=res["objective"],
-                               labels=labels, meta=meta)
-    est.ranking_, est.weights_, est.gains_ = est.selection_.indices, est.selection_.weights, est.selection_.gains
-    est.n_features_in_ = st["d"]
-    return est
+        Xn = _check_chunk(Xc, self.n_chunks, self.n_seen, self.d)
+        lab = None if y is None else check_labels(y, Xc.shape[0])
+        if self.sieve is None:
+            p = self.run.params
+            rng = check_random_state(self.random_state)
+            rows = np.sort(rng.choice(Xc.shape[0], size=min(p["reservoir"], Xc.shape[0]), replace=False))
+            rows = rows.astype(np.int64)
+            self.sieve = SieveState(self.k, p["epsilon"], p["n_neighbors"], p["final_greedy"]).start(Xc[rows], rows)
+            self.d, self.labels = Xc.shape[1], None if y is None else []
+        self.sieve.feed(Xn, self.n_seen)
+        if lab is not None:
+            self.labels.append(lab)
+        self.n_seen += Xc.shape[0]
+        self.n_chunks += 1
+        t_finish = time.perf_counter()
+        res = self.sieve.finish(self.n_seen, allow_fewer=True)
+        y_all = None if self.labels is None else np.concatenate(self.labels)
+        return _selection(self.run, self.sieve, res, n_seen=self.n_seen, d=self.d, random_state=self.random_state,
+                          t_start=t_start, t_finish=t_finish, y=y_all, extra={"partial_fit_chunks": self.n_chunks})

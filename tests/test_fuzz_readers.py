@@ -88,7 +88,8 @@ class Worker:
             self.proc.kill()
         rc = self.proc.wait()
         self.err.seek(0)
-        tail = self.err.read()[-3000:].decode(errors="replace")
+        raw = self.err.read()  # faulthandler's report first, then its list of extension modules (long)
+        tail = (raw if len(raw) <= 6000 else raw[:4000] + b"\n[...]\n" + raw[-2000:]).decode(errors="replace")
         self.proc = None
         return {"status": "bad", "detail": f"the reader process {'hung' if not ready else 'died'} (exit {rc})",
                 "traceback": tail}

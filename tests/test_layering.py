@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("version", ("coreset._version",)),
     ("exceptions", ("coreset.exceptions",)),
     ("utilities", ("coreset._validation", "coreset._registry", "coreset._pace", "coreset._atomic",
-                   "coreset._device")),
+                   "coreset._device", "coreset._defaults")),
     ("row sources", ("coreset.data._fingerprint", "coreset.data._readers", "coreset.data._hf",
                      "coreset.data._chunks", "coreset.data._sources", "coreset.data._shards",
                      "coreset.data._split", "coreset.data._noise", "coreset.data._base")),
@@ -250,3 +250,41 @@ def test_import_coreset_stays_light(name):
 
     code = f"import coreset, sys; assert {name!r} not in sys.modules, {name!r}"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _private_imports_across_packages() -> list[str]:
+    """``from <coreset module> import _name`` where the importer sits in another
+    subpackage than the module (coreset.selectors.* importing a private helper
+    of coreset.similarity.*, say). A private module imported as a module
+    (``from coreset import _registry``) is not a private *name* and is allowed."""
+    mods = _modules()
+
+    def package_of(name: str) -> str:
+        parts = name.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 and (ROOT / parts[1]).is_dir() else "coreset"
+
+    found = []
+    for mod, path in mods.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                full = ".".join(base + ([node.module] if node.module else []))
+            else:
+                full = node.module or ""
+            if full.split(".")[0] != "coreset" or package_of(full) == package_of(mod):
+                continue
+            bad = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")
+                   and f"{full}.{a.name}" not in mods]
+            if bad:
+                found.append(f"{mod} line {node.lineno}: from {full} import {', '.join(bad)}")
+    return found
+
+
+def test_no_private_name_is_imported_from_another_package():
+    """A package uses another through the names it exports (issue 19: the
+    selectors imported the similarity package's private helpers)."""
+    found = _private_imports_across_packages()
+    assert not found, "private names imported across packages:\n" + "\n".join(found)

@@ -1,15 +1,19 @@
 """Streaming selection: select_stream, the sieve kernel, checkpoints, bad input.
 
-Oracles: the compiled sieve against the in-memory SieveStreaming optimizer
-(the same rules written through the Objective protocol); a hand-checked
-Sieve-Streaming++ run; an interrupted run (callback exception, SIGKILLed
-subprocess) resumed equals an uninterrupted one exactly; the stream's value
-against offline greedy on the same objective.
+Oracles: a reference Sieve-Streaming++ written here from the paper, sharing no
+code with the library's rules or kernels (``oracle_stream``), against the
+compiled sieve state and ``select_stream`` (several chunk sizes, checkpoint
+and resume: identical picks and weights); the compiled sieve against the
+in-memory SieveStreaming optimizer; a hand-checked Sieve-Streaming++ run; an
+interrupted run (callback exception, SIGKILLed subprocess) resumed equals an
+uninterrupted one exactly; the stream's value against offline greedy on the
+same objective.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +25,8 @@ import numpy as np
 import pytest
 
 import coreset
-from coreset._stream import CheckpointError, StreamSieve, normalise
+from coreset._stream import CheckpointError
+from coreset.optimizers._sieve_state import EMPTY, SieveState, normalise
 from coreset.exceptions import CoresetError, ValidationError
 
 
@@ -55,7 +60,7 @@ def test_compiled_sieve_matches_the_protocol_optimizer():
     n = Xs.shape[0]
     U = normalise(Xs, "X").astype(np.float64)
     S = np.maximum(U @ U.T, 0)
-    sv = StreamSieve(12, 0.2, n_neighbors=n).start(Xs, np.arange(n))
+    sv = SieveState(12, 0.2, n_neighbors=n).start(Xs, np.arange(n))
     sv.feed(normalise(Xs, "X"), 0)
     res = sv.finish(n)
     f = FacilityLocation(S.astype(np.float32))
@@ -71,21 +76,182 @@ def test_sieve_by_hand():
     (e1 + e2)/sqrt(2): value sqrt(2), window [sqrt(2)/2, sqrt(2)] -> only
     tau=1 lives, and it is full. B is never kept, so the result is A (value 1)
     although greedy would take B (value sqrt(2)): the sieve's known weakness."""
-    from coreset.optimizers._sieve import EMPTY, _window
+    from coreset.optimizers._sieve_kernels import window
 
-    assert _window(1.0, 0.0, 1, 1.0) == (-1, 0)
-    assert _window(np.sqrt(2), 1.0, 1, 1.0) == (0, 0)
+    assert window(1.0, 0.0, 1, 1.0) == (-1, 0)
+    assert window(np.sqrt(2), 1.0, 1, 1.0) == (0, 0)
     R = np.eye(4, dtype=np.float32)
-    sv = StreamSieve(1, 1.0, n_neighbors=4).start(R, np.arange(4))
+    sv = SieveState(1, 1.0, n_neighbors=4).start(R, np.arange(4))
     sv.feed(normalise(np.array([[1, 0, 0, 0]], np.float32), "A"), 0)
-    live = sorted(int(e) for e in sv.st["expo"] if e != EMPTY)
-    assert live == [-1, 0] and list(sv.st["size"][sv.st["expo"] != EMPTY]) == [1, 1]
+    slots = sv.slots
+    live = sorted(int(e) for e in slots.expo if e != EMPTY)
+    assert live == [-1, 0] and list(slots.size[slots.expo != EMPTY]) == [1, 1]
     sv.feed(normalise(np.array([[0, 1, 1, 0]], np.float32), "B"), 1)
-    assert sorted(int(e) for e in sv.st["expo"] if e != EMPTY) == [0]
+    assert sorted(int(e) for e in slots.expo if e != EMPTY) == [0]
     res = sv.finish(2)
     assert list(res["indices"]) == [0] and res["info"]["candidates"] == 1
     assert res["info"]["reservoir_value"] == pytest.approx(1.0)
     assert res["weights"].sum() == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------- the reference sieve (an oracle)
+
+def _seq_sum(v) -> float:
+    """Left-to-right float64 sum (np.cumsum is sequential; np.sum is pairwise)."""
+    v = np.asarray(v, np.float64)
+    return float(np.cumsum(v)[-1]) if v.size else 0.0
+
+
+def oracle_sieve(nbr, sims, k, eps, snapshots=()):
+    """Sieve-Streaming++ (Kazemi et al. 2019) written from the paper, one row
+    at a time, sharing no code with coreset's rules or kernels. Facility
+    location over ``r`` ground rows, each stream row given by its neighbour
+    lists; a sieve is ``{exponent: [members, coverage (float32), value]}``.
+    Returns the live sieves and how many rows any sieve ever accepted; with
+    ``snapshots`` (row counts), a list of ``{exponent: (members, value)}``
+    taken after that many rows instead of the sieves."""
+    base = math.log1p(eps)
+    delta = lb = 0.0
+    sieves, accepted, taken = {}, set(), []
+    for t in range(nbr.shape[0]):
+        if t in snapshots:
+            taken.append({e: (list(v[0]), v[2]) for e, v in sieves.items()})
+        s = sims[t]
+        delta = max(delta, _seq_sum(s[s > 0]))
+        if delta <= 0:
+            continue
+        lo = math.ceil(math.log(max(delta, lb) / (2 * k)) / base - 1e-12)
+        hi = math.floor(math.log(delta) / base + 1e-12)
+        sieves = {e: v for e, v in sieves.items() if e >= lo}
+        for e in range(lo, hi + 1):
+            sieves.setdefault(e, [[], None, 0.0])
+        for e in range(lo, hi + 1):
+            members, cover, value = sieves[e]
+            if len(members) >= k:
+                continue
+            if cover is None:
+                cover = sieves[e][1] = np.zeros(int(nbr.max()) + 1 if nbr.size else 1, np.float32)
+            diff = (s - cover[nbr[t]]).astype(np.float32)  # float32 coverage, as the state keeps it
+            gain = _seq_sum(diff[diff > 0])
+            if gain > 0 and gain >= (1.0 + eps) ** e:
+                np.maximum.at(cover, nbr[t], s)
+                members.append(t)
+                accepted.add(t)
+                sieves[e][2] = value + gain
+                lb = max(lb, value + gain)
+    if snapshots:
+        return taken + [{e: (list(v[0]), v[2]) for e, v in sieves.items()}]
+    return sieves, len(accepted)
+
+
+def oracle_finish(nbr, sims, k, eps, sieves, r):
+    """Greedy over the kept candidates (row order, ties to the earlier) vs the
+    best full sieve (the lowest slot ``e % T`` on ties; the sieve on ties with
+    greedy); returns (rows picked, reservoir value)."""
+    T = int(math.floor(math.log(2 * k) / math.log1p(eps))) + 3
+    cands = sorted(set(range(min(k, nbr.shape[0]))) | {j for v in sieves.values() for j in v[0]})
+    cur = np.zeros(r, np.float64)
+    picks, g_value = [], 0.0
+    left = list(cands)
+    while left and len(picks) < k:
+        gains = []
+        for j in left:
+            d = sims[j].astype(np.float64) - cur[nbr[j]]
+            gains.append(_seq_sum(d[d > 0]))
+        t = int(np.argmax(gains))  # the first maximum
+        j = left.pop(t)
+        np.maximum.at(cur, nbr[j], sims[j].astype(np.float64))
+        picks.append(j)
+        g_value += gains[t]
+    best = None
+    for e in sorted(sieves, key=lambda e: e % T):
+        if best is None or sieves[e][2] > sieves[best][2]:
+            best = e
+    if best is not None and len(sieves[best][0]) == k and sieves[best][2] >= g_value:
+        return list(sieves[best][0]), sieves[best][2]
+    return picks, g_value
+
+
+def oracle_stream(X, k, *, reservoir, n_neighbors, epsilon=0.1, seed=0, chunk_size):
+    """select_stream's result computed by the reference sieve: the reservoir
+    drawn the documented way (sorted uniform rows, seeded), each chunk's
+    neighbours by an exact FAISS search (the search is not the sieve), the
+    weights by each reservoir row's most similar pick."""
+    import faiss
+
+    n = X.shape[0]
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(reservoir, n), replace=False))
+    U = (X / np.linalg.norm(X, axis=1)[:, None]).astype(np.float32)
+    R = np.ascontiguousarray(U[rows])
+    ix = faiss.IndexFlatIP(X.shape[1])
+    ix.add(R)
+    m = min(n_neighbors, R.shape[0])
+    parts = [ix.search(np.ascontiguousarray(U[a:a + chunk_size]), m) for a in range(0, n, chunk_size)]
+    sims = np.concatenate([p[0] for p in parts])
+    nbr = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    sieves, _ = oracle_sieve(nbr, sims, k, epsilon)
+    picks, value = oracle_finish(nbr, sims, k, epsilon, sieves, R.shape[0])
+    P = faiss.IndexFlatIP(X.shape[1])
+    P.add(np.ascontiguousarray(U[picks]))
+    nearest = P.search(R, 1)[1][:, 0]
+    weights = np.bincount(nearest, minlength=len(picks)) * (n / R.shape[0])
+    return np.array(picks, np.int64), weights, value * n / R.shape[0]
+
+
+def _same_as_oracle(sel, want):
+    idx, weights, objective = want
+    assert np.array_equal(sel.indices, idx)
+    assert np.array_equal(sel.weights, weights)
+    assert sel.objective == pytest.approx(objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("chunk_size", [256, 1000, 3000])
+def test_select_stream_equals_the_reference_sieve(X, chunk_size):
+    """Whatever the chunking, the stream makes the reference sieve's picks
+    with its weights (the behaviour recorded before the sieve state was
+    rebuilt: identical)."""
+    kw = dict(reservoir=400, n_neighbors=16, epsilon=0.1)
+    want = oracle_stream(X, 25, seed=3, chunk_size=chunk_size, **kw)
+    _same_as_oracle(coreset.select_stream(X, 25, chunk_size=chunk_size, random_state=3, **kw), want)
+
+
+def test_resumed_stream_equals_the_reference_sieve(X, tmp_path):
+    kw = dict(reservoir=500, n_neighbors=32, epsilon=0.2, chunk_size=256)
+    want = oracle_stream(X, 30, seed=7, **kw)
+    ck = tmp_path / "run.ckpt"
+    with pytest.raises(Stop):
+        coreset.select_stream(X, 30, checkpoint=ck, checkpoint_every=2, callback=_stopper(1800), random_state=7,
+                              **kw)
+    got = coreset.select_stream(X, 30, checkpoint=ck, checkpoint_every=2, random_state=7, **kw)
+    assert got.meta["stream"]["resumed"]
+    _same_as_oracle(got, want)
+
+
+def test_sieve_state_equals_the_reference_through_pool_compaction():
+    """Synthetic neighbour lists whose singleton values keep growing: sieves
+    keep starting and dropping, the candidate pool fills and is compacted
+    (``_make_room``) many times; the live sieves and the picks stay the
+    reference's."""
+    rng = np.random.default_rng(4)
+    r, m, n, k, eps = 300, 8, 8000, 5, 0.1
+    nbr = np.stack([rng.choice(r, m, replace=False) for _ in range(n)]).astype(np.int64)
+    sims = (rng.random((n, m)) * np.exp(np.linspace(-2, 80, n))[:, None]).astype(np.float32)
+    sv = SieveState(k, eps, n_neighbors=m).start(rng.standard_normal((r, 4)).astype(np.float32), np.arange(r))
+    start_cap = sv.pool.row.shape[0]
+    sieves, n_accepted = oracle_sieve(nbr, sims, k, eps)
+    assert n_accepted > start_cap  # more than the pool holds: it is compacted
+    want = oracle_sieve(nbr, sims, k, eps, snapshots=range(700, n, 700))
+    for i, a in enumerate(range(0, n, 700)):
+        sv.feed_neighbours(nbr[a:a + 700], sims[a:a + 700], a, np.zeros((min(700, n - a), 4), np.float32))
+        s = sv.slots
+        assert all((s.members[q, :s.size[q]] < sv.pool.n).all() for q in s.live())  # used pool slots only
+        got = {int(s.expo[q]): (sv.pool.row[s.members[q, :s.size[q]]].tolist(), float(s.val[q])) for q in s.live()}
+        assert got == want[i], f"after {a + 700} rows"
+    assert sv.pool.row.shape[0] == start_cap  # compacted, never grown: what the sieves hold fits
+    res = sv.finish(n)
+    picks, value = oracle_finish(nbr, sims, k, eps, sieves, r)
+    assert res["indices"].tolist() == picks
+    assert res["info"]["reservoir_value"] == pytest.approx(value, rel=1e-9)
 
 
 def test_stream_close_to_offline_greedy(X):
@@ -200,7 +366,7 @@ def test_resume_after_an_exception_equals_one_run(X, tmp_path):
 def test_resume_with_an_ivf_reservoir(tmp_path):
     """A reservoir above EXACT_RESERVOIR is searched with an IVF index; the
     checkpoint carries the trained index, so the resumed run matches."""
-    from coreset._stream import EXACT_RESERVOIR
+    from coreset.optimizers._sieve_state import EXACT_RESERVOIR
 
     Xb = blobs(9000, 8, 30, seed=2)
     kw = dict(reservoir=EXACT_RESERVOIR + 1000, chunk_size=1000, random_state=0, checkpoint_every=2)
@@ -377,6 +543,39 @@ def test_npy_reads_do_not_memory_map(tmp_path):
     maps = Path("/proc/self/maps")
     if maps.exists():
         assert str(npy) not in maps.read_text()
+
+
+def test_stream_meta_from_the_one_builder(X, tmp_path):
+    """The stream's meta has every key every selection has (the one builder,
+    coreset._provenance.build_meta), the input's ``sha256:`` fingerprint and
+    the library version under the documented name."""
+    from coreset._provenance import COMMON_KEYS
+    from coreset.data import input_fingerprint
+
+    npy = tmp_path / "x.npy"
+    np.save(npy, X)
+    sel = coreset.select_stream(npy, 12, chunk_size=700, reservoir=300, random_state=0)
+    assert set(COMMON_KEYS) <= set(sel.meta)
+    assert sel.meta["input_fingerprint"] == input_fingerprint(X) and "version" not in sel.meta
+    assert sel.meta["library_version"] == coreset.__version__ and sel.meta["n_select"] == 12
+    assert sel.meta["optimizer"] == "sieve_streaming" and sel.meta["n_features"] == X.shape[1]
+    assert sel.meta["stream"]["chunks"] == -(-X.shape[0] // 700)
+
+
+def test_defaults_are_typed_once():
+    """select_stream, SieveStreaming and the CLI read the same defaults."""
+    import inspect
+
+    from coreset._defaults import CHECKPOINT_EVERY, CHUNK_SIZE, RESERVOIR, STREAM_NEIGHBORS
+    from coreset.cli._select import STREAM
+    from coreset.optimizers import SieveStreaming
+
+    params = inspect.signature(coreset.select_stream).parameters
+    cli = {o.name: o.default for o in STREAM}
+    for name, value in (("chunk_size", CHUNK_SIZE), ("reservoir", RESERVOIR), ("checkpoint_every", CHECKPOINT_EVERY)):
+        assert params[name].default == cli[name] == value
+    assert params["n_neighbors"].default == STREAM_NEIGHBORS
+    assert SieveStreaming().check()[1:] == (RESERVOIR, STREAM_NEIGHBORS)
 
 
 # ---------------------------------------------------------------- CLI

@@ -189,10 +189,10 @@ def _backbone_key(backbone) -> str:
     weights file by the sha256 of all its bytes (its content, not its name:
     a replaced file must not resume a checkpoint made with the old weights;
     the same file moved or renamed still does)."""
-    from ..pipelines._backbones import _SCRIPT_SUFFIXES
+    from ..pipelines._backbones import SCRIPT_SUFFIXES
 
     name = str(backbone)
-    if name.lower().endswith(_SCRIPT_SUFFIXES) and Path(name).is_file():
+    if name.lower().endswith(SCRIPT_SUFFIXES) and Path(name).is_file():
         from ..data._fingerprint import file_sha256
 
         return "weights " + file_sha256(name)

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .._defaults import CHUNK_SIZE
 from ..exceptions import ValidationError
 
 __all__ = ["ChunkSource", "RowChunks", "IterSource", "open_source"]
@@ -29,7 +30,7 @@ class ChunkSource:
     d: int | None = None
     dtype = None
     description = "stream"
-    chunk_size = 65536
+    chunk_size = CHUNK_SIZE
 
     def chunks(self, start_row: int = 0, start_chunk: int = 0):  # pragma: no cover - abstract
         raise NotImplementedError

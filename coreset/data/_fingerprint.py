@@ -212,9 +212,9 @@ def _batches(pf, g, column):
 
 
 def _path_rows(path, column):
-    from ._readers import EMBEDDING_FORMATS, _check_file, _hf_folder, _read_npy, read_embeddings
+    from ._readers import EMBEDDING_FORMATS, _check_file, is_hf_folder, _read_npy, read_embeddings
 
-    if _hf_folder(path):  # a Hugging Face save_to_disk folder: its embedding column, read whole
+    if is_hf_folder(path):  # a Hugging Face save_to_disk folder: its embedding column, read whole
         X, _ = read_embeddings(path, column=column)
         return _array_rows(np.asarray(X), repr(str(path)))
     p, suffix, head = _check_file(path, EMBEDDING_FORMATS, "embeddings")

@@ -158,7 +158,7 @@ def embedding_columns(ds) -> list[str]:
             if _is_list(pa, schema.field(n).type) and _is_number(pa, schema.field(n).type.value_type)]
 
 
-def _rows(ds, columns):
+def table_rows(ds, columns):
     """The dataset's rows of ``columns`` as one Arrow table (an indices
     mapping from ``select`` / ``shuffle`` applied)."""
     if getattr(ds, "_indices", None) is None:
@@ -195,7 +195,7 @@ def _matrix(err, col, name) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).reshape(n, d)
 
 
-def _labels(err, col, name) -> np.ndarray:
+def checked_labels(err, col, name) -> np.ndarray:
     pa, _ = _arrow()
     if col.null_count:
         raise err(f"labels column {name!r} has {col.null_count} missing values")
@@ -240,9 +240,9 @@ def dataset_embeddings(ds, column: str | None = None, labels_column: str | None 
         raise err(f"column {column!r} is not an embedding column (a list of numbers per row); its columns: "
                   f"{_describe(ds)}. To embed text or images, give a backbone (coreset embed --backbone)")
     wanted = [column] + ([labels_column] if labels_column not in (None, column) else [])
-    table = _rows(ds, wanted)
+    table = table_rows(ds, wanted)
     X = _matrix(err, table.column(column), column)
-    y = _labels(err, table.column(labels_column), labels_column) if labels_column is not None else None
+    y = checked_labels(err, table.column(labels_column), labels_column) if labels_column is not None else None
     log.debug("%s: %d x %d embeddings from column %r", where, X.shape[0], X.shape[1], column)
     return X, y
 
@@ -267,7 +267,7 @@ def read_dataset_folder(path, column=None, labels_column=None, *, labels_only: b
             labels_column = names[0]
         elif labels_column not in names:
             raise err(f"has no labels column {labels_column!r}; its columns: {_describe(ds)}")
-        return None, _labels(err, _rows(ds, [labels_column]).column(labels_column), labels_column)
+        return None, checked_labels(err, table_rows(ds, [labels_column]).column(labels_column), labels_column)
     return dataset_embeddings(ds, column, labels_column, err=err, where=repr(str(p)))
 
 
@@ -328,7 +328,7 @@ def embed_input(ds, column: str | None = None, *, image_size=None, err=None, whe
     if len(ds) == 0:
         raise err("has no rows to embed")
     if column in texts:
-        return [v or "" for v in _rows(ds, [column]).column(column).to_pylist()], "text"
+        return [v or "" for v in table_rows(ds, [column]).column(column).to_pylist()], "text"
     ftype = type(feats.get(column)).__name__
     if ftype == "Image":
         return _Items(ds, column, "images", image_size), "images"

@@ -62,7 +62,7 @@ def _check_file(path, kinds: tuple[str, ...], what: str) -> tuple[Path, str, byt
     return p, suffix, head
 
 
-def _hf_folder(path) -> bool:
+def is_hf_folder(path) -> bool:
     """A Hugging Face ``save_to_disk`` folder (Dataset or DatasetDict), read by ``._hf``."""
     from ._hf import is_dataset_dict_folder, is_dataset_folder
 
@@ -119,7 +119,7 @@ def read_embeddings(path, *, key: str | None = None, column: str | None = None,
     if key is not None and column is not None and key != column:
         raise InputFileError(f"key={key!r} and column={column!r} name different arrays; give one")
     name = key if key is not None else column
-    if _hf_folder(path):
+    if is_hf_folder(path):
         from ._hf import read_dataset_folder
 
         return read_dataset_folder(path, name, labels_column)
@@ -394,7 +394,7 @@ def read_labels(path, *, column: str | None = None) -> np.ndarray:
     ``select(y=...)``: whole-number floats (``1.0``) become int64; fractional,
     NaN or missing labels and non-1-D arrays are refused.
     """
-    if _hf_folder(path):
+    if is_hf_folder(path):
         from ._hf import read_dataset_folder
 
         return read_dataset_folder(path, None, column, labels_only=True)[1]

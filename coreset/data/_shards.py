@@ -71,9 +71,9 @@ def is_sharded(path) -> bool:
     if is_uri(s) or _GLOB.search(s):
         return True
     if os.path.isdir(s):
-        from ._readers import _hf_folder
+        from ._readers import is_hf_folder
 
-        return not _hf_folder(s)
+        return not is_hf_folder(s)
     return False
 
 

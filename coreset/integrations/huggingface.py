@@ -140,12 +140,12 @@ def _only_embedding_column(ds, labels_column):
 
 def _labels_of(ds, labels_column):
     """The labels of ``labels_column``, checked as ``select(y=...)`` checks them."""
-    from ..data._hf import _labels, _rows
+    from ..data._hf import checked_labels, table_rows
 
     if labels_column not in ds.column_names:
         raise ValidationError(f"the dataset has no labels column {labels_column!r}; its columns: "
                               f"{', '.join(ds.column_names)}")
-    return _labels(lambda m: ValidationError(f"the dataset {m}"), _rows(ds, [labels_column]).column(labels_column),
+    return checked_labels(lambda m: ValidationError(f"the dataset {m}"), table_rows(ds, [labels_column]).column(labels_column),
                    labels_column)
 
 

@@ -15,7 +15,7 @@ from .._validation import as_embeddings, check_float, check_int
 from ..exceptions import ValidationError
 from ..selectors import allocate_budget, select
 from ..selectors._grouped_fl import facility_location_groups
-from ..similarity._spec import DENSE_AUTO_MAX
+from ..similarity import DENSE_AUTO_MAX
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import LastLayerCapture, find_last_linear, require_torch
 from ._sampler import ScheduleSampler, normalize_weights

@@ -31,7 +31,7 @@ BACKBONES = {
     "timm:<name>": "a timm image model with pretrained weights from the local cache (needs timm)",
     "<path>.pt": "a TorchScript module saved with torch.jit.save",
 }
-_SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
+SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 _CACHE: dict = {}
 
 
@@ -156,7 +156,7 @@ def load_backbone(backbone, *, device: str = "auto"):
     dev = torch_device(device)
     if isinstance(backbone, torch.nn.Module):
         return ModuleBackbone(backbone, type(backbone).__name__, dev)
-    if isinstance(backbone, Path) or (isinstance(backbone, str) and backbone.lower().endswith(_SCRIPT_SUFFIXES)):
+    if isinstance(backbone, Path) or (isinstance(backbone, str) and backbone.lower().endswith(SCRIPT_SUFFIXES)):
         return _torchscript(Path(backbone), dev)
     if not isinstance(backbone, str):
         raise ValidationError(f"backbone must be a name, a path or an nn.Module; got {type(backbone).__name__}")

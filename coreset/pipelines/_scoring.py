@@ -3,7 +3,7 @@
 
 from ..probes._scoring import (  # noqa: F401
     SCORES,
-    _Standardize,
+    Standardize,
     class_errors,
     compute_scores,
     fit_probe,

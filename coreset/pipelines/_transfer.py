@@ -101,7 +101,7 @@ def linear_probe(X, y, *, selection=None, epochs: int = 50, lr: float = 1e-2, we
     the training rows' mean and std) with Adam, on ``selection`` (a Selection
     with its weights, an index file or an index array) or all of ``X``."""
     from .._validation import as_embeddings, check_labels
-    from ._scoring import _Standardize, torch_device
+    from ._scoring import Standardize, torch_device
     from ._train import train
 
     X = as_embeddings(X)
@@ -117,7 +117,7 @@ def linear_probe(X, y, *, selection=None, epochs: int = 50, lr: float = 1e-2, we
     std = ref.std(0, unbiased=False).clamp_min(1e-6) if ref.shape[0] > 1 else _torch.ones(X.shape[1])
     with _torch.random.fork_rng(devices=[]):
         _torch.manual_seed(random_state)
-        model = _torch.nn.Sequential(_Standardize(ref.mean(0), std), _torch.nn.Linear(X.shape[1], classes.size))
+        model = _torch.nn.Sequential(Standardize(ref.mean(0), std), _torch.nn.Linear(X.shape[1], classes.size))
     ds = _torch.utils.data.TensorDataset(Xt, _torch.as_tensor(codes.astype(np.int64)))
     result = train(model, ds, selection=selection, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr,
                    weight_decay=weight_decay, normalize=normalize, device=dev, random_state=random_state,

@@ -87,7 +87,7 @@ def _make_probe(d: int, c: int, hidden: int):
     return nn.Sequential(nn.Linear(d, c))
 
 
-class _Standardize(require_torch().nn.Module):
+class Standardize(require_torch().nn.Module):
     def __init__(self, mean, std):
         super().__init__()
         self.register_buffer("mean", mean)
@@ -120,7 +120,7 @@ def fit_probe(X, y, *, n_classes=None, hidden: int = 0, epochs: int = 10, lr: fl
     std = Xt.std(0, unbiased=False).clamp_min(1e-6) if n > 1 else torch.ones(d, device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(random_state))
-        model = torch.nn.Sequential(_Standardize(mean, std), _make_probe(int(d), c, hidden)).to(device)
+        model = torch.nn.Sequential(Standardize(mean, std), _make_probe(int(d), c, hidden)).to(device)
     with one_cpu_thread(device):
         _train_loop(model, Xt, yt, w, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                     random_state=random_state, device=device, on_batch=on_batch, callback=callback)

@@ -128,7 +128,7 @@ def distinct_rows(X):
 
 def _vectors(X, rows, metric, dtype=np.float32):
     """Rows of X in the metric's space: unit rows (cosine) or as they are."""
-    from ..similarity._knn import _unit_rows
+    from ..similarity import unit_rows as _unit_rows
 
     V = np.empty((rows.size, X.shape[1]), dtype)
     for s in range(0, rows.size, _HASH_ROWS):

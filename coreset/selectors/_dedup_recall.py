@@ -51,10 +51,15 @@ def estimate_recall(X, labels, threshold, *, metric="cosine", gamma=None, n_samp
         Bs = _space(B, metric)
         G = Q @ Bs.T
         if metric == "euclidean":
-            hit = sq_q[:, None] + np.einsum("ij,ij->i", Bs, Bs)[None, :] - 2.0 * G <= r2
+            G = sq_q[:, None] + np.einsum("ij,ij->i", Bs, Bs)[None, :] - 2.0 * G  # squared distances
+            cols = np.flatnonzero(G.min(axis=0) <= r2)
+            qi, c = np.nonzero(G[:, cols] <= r2)
         else:
-            hit = G >= np.float32(threshold)
-        qi, bj = np.nonzero(hit)
+            # most columns hold no hit: a reduction finds the few that do (at 10^6 rows a nonzero over
+            # every whole block took longer than the products; CPU 6.6-7.0 s -> 4.2-4.7 s)
+            cols = np.flatnonzero(G.max(axis=0) >= np.float32(threshold))
+            qi, c = np.nonzero(G[:, cols] >= np.float32(threshold))
+        bj = cols[c]
         j = bj + start
         other = j != rows[qi]
         qi, bj, j = qi[other], bj[other], j[other]
@@ -69,7 +74,7 @@ def _space(B, metric):
     """Rows in the threshold's space, float32: unit rows (cosine, as the search
     normalises them) or as they are."""
     if metric == "cosine":
-        from ..similarity._metrics import _unit_rows
+        from ..similarity import unit_rows as _unit_rows
 
         return _unit_rows(B)[0]
     return np.asarray(B, dtype=np.float32)

@@ -4,7 +4,10 @@ RandGreeDi, Barbosa et al. 2015).
 partition -> select ``ceil(oversample * k)`` per partition, in parallel, on an
 executor -> merge: select ``k`` from the union on the driver -> keep the
 better of the merged solution and the best single partition's solution
-(RandGreeDi), both valued by the inner objective on the union.
+(RandGreeDi), both valued by the inner objective on the union. With
+``merge_cap``, the merge is a tree whose every ground set has at most
+``merge_cap`` rows (multi-round GreeDi, Böther et al., MLSys 2025; see
+``_greedi_tree.py``).
 
 What moves where: a partition task receives a configured selector, a source
 (a path and shape, or with Ray and an in-memory array the partition's rows,
@@ -17,6 +20,7 @@ union's rows. See docs/distributed.md.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import resource
 import time
@@ -24,9 +28,10 @@ import time
 import numpy as np
 
 from .._registry import CLASS_BUDGETS, check_name
-from .._validation import check_float, check_int, check_labels, check_random_state, resolve_n_select
+from .._validation import check_int, check_labels, check_random_state, resolve_n_select
 from ..exceptions import BackendUnavailableError, ValidationError
 from ._base import BaseSelector, Group, GroupResult, Progress, WrapperSelector
+from ._greedi_tree import by_gain, check_oversample, leaf_picks, merge_union, plan_tree, run_levels
 
 __all__ = ["GreeDi"]
 
@@ -171,7 +176,16 @@ class GreeDi(WrapperSelector):
         the whole file); a random partition when the rows are stored in a
         random order (shuffle the file once), the way to run at 10^8+ rows.
     oversample : each partition selects ``ceil(oversample * k)`` (GreeDi's
-        alpha; RandGreeDi's guarantee is for 1).
+        alpha; RandGreeDi's guarantee is for 1). With ``merge_cap``, a number
+        or one per level (level 0 = the partitions, then the intermediate
+        merges; the last repeats), any positive value (below 1: fewer
+        candidates per merge, a shallower tree).
+    merge_cap : None (one merge of all the partitions' picks, P x
+        ``ceil(oversample * k)`` rows) or the most rows any merge may select
+        from (>= k): the picks are merged in a tree (multi-round GreeDi,
+        Böther et al., MLSys 2025) whose fan-in keeps every merge's ground set
+        under the cap, RandGreeDi's best-of rule at every merge; the sizes of
+        every level are in ``meta["greedi"]["levels"]``.
     class_budget, alpha, min_per_class : with labels, per-class totals from
         :func:`allocate_budget` on the global class sizes; each partition
         selects up to ``ceil(oversample * b_c)`` of class c, and the merge
@@ -191,8 +205,9 @@ class GreeDi(WrapperSelector):
     accepts_precomputed = False
 
     def __init__(self, selector, n_partitions=8, *, executor="local", partition="random", oversample=1.0,
-                 class_budget=None, alpha=0.5, min_per_class=0, n_select=None, fraction=None, random_state=None,
-                 ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536, column=None, **unsupported):
+                 merge_cap=None, class_budget=None, alpha=0.5, min_per_class=0, n_select=None, fraction=None,
+                 random_state=None, ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536,
+                 column=None, **unsupported):
         for key in unsupported:
             if key in _UNSUPPORTED:
                 raise ValidationError(_UNSUPPORTED[key])
@@ -202,6 +217,7 @@ class GreeDi(WrapperSelector):
         self.executor = executor
         self.partition = partition
         self.oversample = oversample
+        self.merge_cap = merge_cap
         self.class_budget = class_budget
         self.alpha = alpha
         self.min_per_class = min_per_class
@@ -245,7 +261,8 @@ class GreeDi(WrapperSelector):
         k = resolve_n_select(n, self.n_select, self.fraction)
         P = check_int(self.n_partitions, "n_partitions", low=1, high=n)
         check_name("partition", self.partition, PARTITIONS)
-        over = check_float(self.oversample, "oversample", low=1.0)
+        cap = None if self.merge_cap is None else check_int(self.merge_cap, "merge_cap", low=k)
+        overs = check_oversample(self.oversample, cap, self.class_budget)
         codes = budgets = None
         if y is not None:
             y = check_labels(y, n)
@@ -271,8 +288,15 @@ class GreeDi(WrapperSelector):
         parts = self._partitions(source, n, P, rng, executor, metric, callback)
         timings["partition"] = time.perf_counter() - t
         seeds = [self.random_state] if len(parts) == 1 else [int(s) for s in rng.integers(0, 2**63 - 1, len(parts))]
-        kappa = math.ceil(over * k)
-        caps = None if budgets is None else np.ceil(over * budgets).astype(np.int64)
+        kappa = leaf_picks(k, len(parts), overs, cap is not None)
+        caps = None if budgets is None else np.ceil(overs[0] * budgets).astype(np.int64)
+        if len(parts) > 1:  # the merge tree, planned before any work (a cap too small is an error now)
+            leaf = ([min(kappa, p.size) for p in parts] if codes is None else
+                    [int(np.minimum(np.bincount(codes[p], minlength=caps.size), caps).sum()) for p in parts])
+            plan = plan_tree(leaf, k, cap, overs, budgets)
+            if budgets is None and plan[-1]["ground_bounds"][0] < k:
+                raise ValidationError(f"oversample={self.oversample!r} leaves the last merge "
+                                      f"{plan[-1]['ground_bounds'][0]} rows for n_select={k}; raise oversample")
         ship = source.in_memory and not getattr(executor, "shares_memory", False)
         tasks = []
         for rows, seed in zip(parts, seeds):
@@ -284,7 +308,10 @@ class GreeDi(WrapperSelector):
                 task["source"] = source
             tasks.append(task)
         t = time.perf_counter()
-        results = executor.map(partition_task, tasks, stage="partitions", callback=callback)
+        from ..executors._ray_data import ray_data_plane  # shards on Ray: Ray Data reads and shuffles them
+
+        plane = ray_data_plane(source, executor)
+        results = (plane or executor).map(partition_task, tasks, stage="partitions", callback=callback)
         timings["partitions"] = time.perf_counter() - t
         t = time.perf_counter()
         if len(parts) == 1:
@@ -292,13 +319,27 @@ class GreeDi(WrapperSelector):
             res = GroupResult(r["indices"], r["gains"], r["weights"], r["objective"])
             if codes is not None:
                 res = self._by_gain(res)
-            info = {"chosen": "partition 0", "merge_candidates": None}
+            info = {"chosen": "partition 0", "merge_candidates": None, "levels": []}
+        elif plane is not None:  # the merges in a Ray task, on the picks' rows from the object store
+            from ._greedi_shards import merge_on_picks
+
+            res, info = plane.merge(merge_on_picks, self.selector, results, plan, k, budgets, overs, rng, metric)
         else:
-            res, info = self._merge(source, results, k, budgets, rng, metric)
+            last, levels = run_levels(self.selector, source, executor, results, plan, k, budgets, overs, rng,
+                                      metric, callback)
+            t_last = time.perf_counter()
+            res, info = merge_union(self.selector, source.read, source.d, source.dtype, last, k, budgets, rng, metric)
+            info.pop("codes", None)
+            levels.append({"level": len(plan), "n_nodes": 1, "fan_in": len(last), "picks": k,
+                           "ground_sizes": [info["union_size"]],
+                           "seconds": [round(time.perf_counter() - t_last, 4)]})
+            info["levels"] = levels
         timings["merge"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         info.update(
-            n_partitions=len(parts), partition=self.partition, oversample=over, executor=executor.describe(),
+            n_partitions=len(parts), partition=self.partition, merge_cap=cap,
+            oversample=overs[0] if isinstance(self.oversample, numbers.Real) else list(overs),
+            executor=executor.describe(),
             partition_sizes=[int(p.size) for p in parts],
             partition_seconds=[round(r["seconds"], 4) for r in results],
             partition_read_seconds=[round(r["read_seconds"], 4) for r in results],
@@ -309,6 +350,8 @@ class GreeDi(WrapperSelector):
                               + sum(p.nbytes for p in parts)),
             bytes_returned=int(sum(r["indices"].nbytes + r["gains"].nbytes + r["weights"].nbytes for r in results)),
             driver_maxrss_mb=round(_maxrss_mb(), 1), source=source.describe())
+        if plane is not None:
+            info["ray_data"] = plane.stats
         self.greedi_ = info
         group = Group(np.empty((n, 0)), y, False, Progress(None, {}))
         self._described = self._describe_with(results)
@@ -336,10 +379,7 @@ class GreeDi(WrapperSelector):
         return dict(self._described)
 
     def _by_gain(self, res):
-        if not getattr(self.selector, "merge_by_gain", False):
-            return res
-        order = np.argsort(-np.nan_to_num(res.gains, nan=0.0), kind="stable")
-        return GroupResult(res.indices[order], res.gains[order], res.weights[order], res.objective)
+        return by_gain(self.selector, res)
 
     # -- partitioning -------------------------------------------------------------------
     def _partitions(self, source, n, P, rng, executor, metric, callback):
@@ -375,85 +415,9 @@ class GreeDi(WrapperSelector):
         splits = np.split(order, np.cumsum(np.bincount(labels, minlength=P))[:-1])
         return [np.sort(s).astype(np.int64) for s in splits if s.size]
 
-    # -- the merge ------------------------------------------------------------------------
-    def _merge(self, source, results, k, budgets, rng, metric):
-        U = np.concatenate([r["indices"] for r in results])
-        w = np.concatenate([r["weights"] for r in results])
-        part = np.concatenate([np.full(r["indices"].size, p) for p, r in enumerate(results)])
-        order = np.argsort(U, kind="stable")
-        XU = np.empty((U.size, source.d), source.dtype)
-        XU[order] = source.read(U[order])
-        if budgets is None:
-            res, info = self._merge_group(XU, U, w, part, np.arange(U.size), k, rng, metric)
-            return res, info
-        codes = np.concatenate([r["codes"] for r in results])
-        pieces, infos, objective = [], {}, 0.0
-        for c in np.flatnonzero(budgets):
-            members = np.flatnonzero(codes == c)
-            r, info = self._merge_group(XU, U, w, part, members, int(budgets[c]), rng, metric)
-            pieces.append(r)
-            infos[int(c)] = info["chosen"]
-            objective += r.objective
-        res = GroupResult(*(np.concatenate([getattr(p, a) for p in pieces]) for a in ("indices", "gains", "weights")),
-                          objective)
-        return self._by_gain(res), {"chosen": infos, "merge_candidates": None, "union_size": int(U.size)}
-
-    def _merge_group(self, XU, U, w, part, members, k, rng, metric):
-        """Select ``k`` of ``members`` (positions in the union); RandGreeDi's
-        choice between the merged and the best partition solution."""
-        from ..similarity._knn import nearest_among
-
-        X = XU[members]
-        group = Group(X, None, False, Progress(None, {}))
-        prepared = self.selector._prepare(group, rng)
-        res = prepared._select_group(group, min(k, members.size), rng)
-        candidates = {"merged": (res.indices, res.gains)}
-        values = {}
-        evaluate = _evaluator(prepared, X)
-        if evaluate is not None:
-            for p in np.unique(part[members]):
-                own = np.flatnonzero(part[members] == p)[:k]  # the partition's first k picks, in order
-                candidates[f"partition {int(p)}"] = (own, None)
-            for name, (pos, _) in candidates.items():
-                values[name], gains = evaluate(pos)
-                if name != "merged":
-                    candidates[name] = (pos, gains)
-            best = max(values, key=lambda name: (values[name], name == "merged"))
-        else:
-            best = "merged"
-        pos, gains = candidates[best]
-        assign = nearest_among(X, np.arange(X.shape[0]), pos, metric=metric, backend=None)
-        weights = np.bincount(assign, weights=w[members], minlength=pos.size).astype(np.float64)
-        objective = values.get(best, res.objective)
-        info = {"chosen": best, "merge_candidates": {n: float(v) for n, v in values.items()} or None,
-                "union_size": int(U.size)}
-        return GroupResult(U[members[pos]], np.asarray(gains, np.float64), weights, float(objective)), info
-
-
-def _evaluator(prepared, X):
-    """``evaluate(positions) -> (value, gains)``: the inner objective on the
-    union, one similarity built for every candidate; None when the inner
-    selector has no objective."""
-    obj, sim = getattr(prepared, "_objective", None), getattr(prepared, "_similarity", None)
-    if obj is None or sim is None:
-        return None
-    from ..objectives._base import Data
-
-    S, _ = sim.build(X)
-
-    def evaluate(pos):
-        f = obj.bind(Data(features=X, similarity=S))
-        gains = np.empty(pos.size)
-        for t, j in enumerate(pos):
-            gains[t] = float(f.gains(np.array([j], np.int64))[0])
-            f.update(int(j))
-        return float(f.value), gains
-
-    return evaluate
-
 
 def _plain(v):
-    from .._provenance import _plain as plain
+    from .._provenance import plain
 
     return plain(v)
 

@@ -20,7 +20,7 @@ from numba import njit
 
 from ..objectives._facility_location import FacilityLocationState
 from ..optimizers._kernels import lazy_steps, tree_init
-from ..similarity._spec import _small_product_guard
+from ..similarity import small_product_guard as _small_product_guard
 from ._base import merge_groups, weights_from_assign
 
 __all__ = ["facility_location_groups"]
@@ -72,7 +72,7 @@ def facility_location_groups(X, groups, budgets, *, metric="euclidean", gamma=No
     gain descending, ties in group order); CRAIG weights (the rows
     each pick represents within its group); each pick's gain; the sum of the
     groups' facility-location values."""
-    from ..similarity._knn import dense_block, nearest_among, prepare_dense
+    from ..similarity import dense_block, nearest_among, prepare_dense
 
     if len(groups) != len(budgets):
         raise ValueError(f"groups and budgets differ in length: {len(groups)} vs {len(budgets)}")

@@ -104,7 +104,7 @@ class SubmodularSelector(BaseSelector):
         if group.costs is None and self.budget is not None:
             raise ValidationError(f"budget={self.budget!r} needs costs=; got costs=None")
         seed = int(rng.integers(0, 2**31 - 1))
-        from ..similarity._spec import greedy_device, with_device
+        from ..similarity import greedy_device, with_device
 
         sim = with_device(make_similarity(self.similarity), self.device, from_name=isinstance(self.similarity, str))
         out._similarity = sim.resolve(group.data, seed)
@@ -228,9 +228,7 @@ class SubmodularSelector(BaseSelector):
         from ._base import Group, Progress
 
         if self.optimizer == "sieve_streaming" or getattr(self.optimizer, "name", None) == "sieve_streaming":
-            from .._stream import sieve_partial_fit  # one pass: the chunk feeds the sieve (docs/streaming.md)
-
-            return sieve_partial_fit(self, X, y)
+            return self._partial_fit_sieve(X, y)
         if self.n_select is None:
             raise ValidationError("partial_fit needs n_select (the size of the running selection); got None")
         k = check_int(self.n_select, "n_select", low=1)
@@ -268,6 +266,24 @@ class SubmodularSelector(BaseSelector):
                                     meta=meta)
         self.ranking_, self.weights_, self.gains_ = self.selection_.indices, self.selection_.weights, res.gains
         self.n_features_in_ = st["d"]
+        return self
+
+    def _partial_fit_sieve(self, X, y):
+        """One pass (``optimizer="sieve_streaming"``): the chunk feeds the sieve
+        state this estimator keeps (:class:`coreset._stream.PartialSieve`;
+        docs/streaming.md)."""
+        from .._registry import check_name
+        from .._stream import PartialSieve
+
+        if getattr(self, "_sieve", None) is None:
+            if self.n_select is None:
+                raise ValidationError("partial_fit needs n_select (the size of the selection); got None")
+            check_name("objective", self.objective, ("facility_location",))
+            self._sieve = PartialSieve(self.n_select, OPTIMIZERS.create(self.optimizer), self.random_state)
+        sel = self._sieve.feed(X, y)
+        self.selection_ = sel
+        self.ranking_, self.weights_, self.gains_ = sel.indices, sel.weights, sel.gains
+        self.n_chunks_, self.n_features_in_ = self._sieve.n_chunks, self._sieve.d
         return self
 
 

@@ -4,6 +4,10 @@ when present) and dense blocks."""
 
 from ._backends import Backend, FaissBackend, TorchBackend, make_backend
 from ._knn import EXACT_MAX_N, as_similarity, build_knn, dense_similarity, euclidean_gamma, knn_graph, knn_recall, nearest_among
+from ._blas import one_blas_thread, pmap, small_product_guard
+from ._dense import dense_block, prepare_dense
+from ._kmeans import lloyd, sample_rows, top_centroids
+from ._metrics import unit_rows
 from ._spec import (
     DEFAULT_N_NEIGHBORS,
     DENSE_AUTO_MAX,
@@ -12,7 +16,9 @@ from ._spec import (
     KNNGraph,
     Precomputed,
     Similarity,
+    greedy_device,
     make_similarity,
+    with_device,
 )
 
 __all__ = [
@@ -20,4 +26,7 @@ __all__ = [
     "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS",
     "as_similarity", "knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N",
     "Backend", "FaissBackend", "TorchBackend", "make_backend",
+    # the engine's parts other packages of the library build on (not the user-facing API)
+    "unit_rows", "one_blas_thread", "small_product_guard", "pmap", "dense_block", "prepare_dense", "lloyd",
+    "sample_rows", "top_centroids", "greedy_device", "with_device",
 ]

@@ -60,13 +60,14 @@ def build_knn(
     n_probe: int | None = None,
     random_state: int = 0,
     callback=None,
+    validate: bool = True,
 ):
     """Like :func:`knn_graph` and also return an info dict (backend, device,
-    exact, gamma, seconds). Validates ``X``; selectors, which validated their
-    input once at their boundary, call the private ``_build_knn``."""
-    if metric == "precomputed":
+    exact, gamma, seconds). Validates ``X`` unless ``validate=False`` (the
+    selectors, which validated their input once at their boundary)."""
+    if validate and metric == "precomputed":
         X = as_similarity(X)
-    else:
+    elif validate:
         X = as_embeddings(X)
         check_not_all_identical(X)
     return _build_knn(X, n_neighbors, metric=metric, backend=backend, device=device, exact=exact,
@@ -178,9 +179,12 @@ def knn_recall(X, indices: np.ndarray, *, metric="cosine", n_queries=1000, rando
 def nearest_among(X, queries: np.ndarray, targets: np.ndarray, *, metric="cosine", backend="auto") -> np.ndarray:
     """For each row index in ``queries``, the position in ``targets`` of its
     most similar target row (exact search; used to assign points no kNN edge
-    reaches to a selected point)."""
-    base, query = _prepare(X, metric)
-    Q, B = query[queries], base[targets]
+    reaches to a selected point). Only the query and target rows are brought
+    to the metric's inner-product space (row by row: the same values as
+    preparing all of ``X``), not the whole input."""
+    queries, targets = np.asarray(queries, np.int64), np.asarray(targets, np.int64)
+    base, query = _prepare(np.asarray(X)[np.concatenate([queries, targets])], metric)
+    Q, B = query[:queries.size], base[queries.size:]
     if backend is None:  # plain numpy, in blocks (of CALL_WORK: Ctrl-C raises between them): without faiss/torch
         from .._pace import rows_per_call
 

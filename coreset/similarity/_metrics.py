@@ -206,3 +206,7 @@ def _self_similarity(X, rows, metric, gamma):
         x = X[rows].astype(np.float32)
         return np.maximum(np.einsum("ij,ij->i", x, x), 0).astype(np.float32)
     return np.ones(rows.shape[0], np.float32)
+
+
+#: the library's name for :func:`_unit_rows` outside this package
+unit_rows = _unit_rows
