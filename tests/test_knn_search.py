@@ -136,3 +136,28 @@ def test_selection_on_the_exact_path_is_unchanged():
     sel = coreset.select(X, n_select=60, n_neighbors=16, random_state=0)
     assert sel.meta["graph"]["exact"] is True
     assert sel.indices.tolist() == PICKS_BEFORE
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
+def test_the_exact_search_in_tiles_is_the_brute_force_graph(metric):
+    """From EXACT_TILES_MIN_N rows an exact search with backend="auto" on the
+    CPU scores every pair in tiles (one cell of the cell search): its
+    neighbours are brute force's (no ties in continuous data), its
+    similarities too, and the same as the flat search of an explicit backend."""
+    from coreset.similarity import build_knn, dense_similarity
+    from coreset.similarity._knn import EXACT_TILES_MIN_N
+
+    n = EXACT_TILES_MIN_N + 77
+    X = np.random.default_rng(3).standard_normal((n, 12)).astype(np.float32)
+    idx, sims, info = build_knn(X, 9, metric=metric, exact=True)
+    assert info["exact"]
+    S = dense_similarity(X, metric).astype(np.float64)
+    np.fill_diagonal(S, -np.inf)  # column 0 is the point itself; the other 8 are its nearest others
+    best = -np.sort(-S, axis=1)[:, :8]
+    found = np.take_along_axis(S, idx[:, 1:], axis=1)
+    assert (idx[:, 0] == np.arange(n)).all() and (idx[:, 1:] != np.arange(n)[:, None]).all()
+    # the neighbours' similarities are the 8 largest (a float32 near-tie may swap two rows)
+    np.testing.assert_allclose(-np.sort(-found, axis=1), best, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(sims[:, 1:], found, rtol=1e-5, atol=2e-5)
+    flat_idx, flat_sims, _ = build_knn(X, 9, metric=metric, exact=True, backend="faiss")
+    assert (np.sort(idx, axis=1) == np.sort(flat_idx, axis=1)).all(axis=1).mean() > 0.999

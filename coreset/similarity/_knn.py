@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 #: with ``exact=None``, graphs up to this many points are exact (flat) searches.
 EXACT_MAX_N = 20_000
+#: an exact search on the CPU with ``backend="auto"`` from this many points scores every
+#: pair in tiles into the compiled top-k lists (``_search.search_cells`` with one cell)
+#: instead of the backend's flat search; an explicit backend keeps its own search
+EXACT_TILES_MIN_N = 2_048
 
 
 def build_knn(
@@ -76,8 +80,11 @@ def build_knn(
 
 
 def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto", exact=None, batch_size=None,
-               gamma=None, n_clusters=None, n_probe=None, random_state=0, callback=None):
-    """:func:`build_knn` on an input validated already."""
+               gamma=None, n_clusters=None, n_probe=None, random_state=0, callback=None, exact_tiles=None):
+    """:func:`build_knn` on an input validated already. ``exact_tiles``: an
+    exact search on the CPU may score in tiles (``EXACT_TILES_MIN_N``); None:
+    when ``backend`` is "auto" (a caller holding a resolved backend says
+    whether its user chose it)."""
     t0 = time.perf_counter()
     check_name("metric", metric, METRICS)
     gamma = check_gamma(gamma)
@@ -101,7 +108,13 @@ def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto"
     log.info("kNN graph: %d points, %d neighbours, %s search (%s on %s)", n, k,
              "exact" if exact else "partitioned", be.name, be.device)
     info = dict(backend=be.name, device=be.device, exact=bool(exact), gamma=gamma)
-    if exact:
+    if exact_tiles is None:
+        exact_tiles = isinstance(backend, str) and backend == "auto"
+    if exact and exact_tiles and be.device == "cpu" and n >= EXACT_TILES_MIN_N:
+        # every pair scored in tiles into the numba top-k lists: one cell holding every row
+        # (1.8x faiss's flat search at 10^4 x 128 on 2 cores; the same lists, ties to the lower index)
+        sims, idx = search_cells(X, metric, k, 1, 1, random_state, callback)
+    elif exact:
         base, query = _prepare(X, metric)
         sims, idx = search_exact(be, base, query, k, callback, batch_size)
         del base, query

@@ -214,7 +214,8 @@ class KNNGraph(Similarity):
         k = min(int(self.n_neighbors), n)
         idx, sims, info = _build_knn(X, k, metric=self.metric, backend=self._backend, batch_size=self.batch_size,
                                     gamma=self._gamma, exact=self.exact, n_probe=self.n_probe,
-                                    n_clusters=self.n_clusters, random_state=self._seed, callback=callback)
+                                    n_clusters=self.n_clusters, random_state=self._seed, callback=callback,
+                                    exact_tiles=self.backend == "auto" and self.precision == "fp32")
         graph = {"form": "knn", "k": int(self.n_neighbors), "exact": bool(info["exact"])}
         for key in ("search", "n_probe", "n_clusters"):
             if key in info:
