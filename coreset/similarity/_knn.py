@@ -36,7 +36,8 @@ from ._metrics import (  # noqa: F401
     as_similarity,
     euclidean_gamma,
 )
-from ._search import AUTO_PROBE, knn_precomputed, search_cells, search_cells_backend, search_exact
+from ._search import (AUTO_PROBE, knn_precomputed, search_cells, search_cells_backend, search_exact,
+                      search_exact_tiles)
 
 __all__ = ["as_similarity", "knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N"]
 
@@ -47,7 +48,7 @@ EXACT_MAX_N = 20_000
 #: an exact search on the CPU with ``backend="auto"`` from this many points scores every
 #: pair in tiles into the compiled top-k lists (``_search.search_cells`` with one cell)
 #: instead of the backend's flat search; an explicit backend keeps its own search
-EXACT_TILES_MIN_N = 2_048
+EXACT_TILES_MIN_N = 4_096
 
 
 def build_knn(
@@ -111,9 +112,9 @@ def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto"
     if exact_tiles is None:
         exact_tiles = isinstance(backend, str) and backend == "auto"
     if exact and exact_tiles and be.device == "cpu" and n >= EXACT_TILES_MIN_N:
-        # every pair scored in tiles into the numba top-k lists: one cell holding every row
-        # (1.8x faiss's flat search at 10^4 x 128 on 2 cores; the same lists, ties to the lower index)
-        sims, idx = search_cells(X, metric, k, 1, 1, random_state, callback)
+        # every pair of row blocks scored once, into the compiled top-k lists (the similarity is
+        # symmetric: half a flat search's products); ties go to the lower index
+        sims, idx = search_exact_tiles(X, metric, k, callback)
     elif exact:
         base, query = _prepare(X, metric)
         sims, idx = search_exact(be, base, query, k, callback, batch_size)

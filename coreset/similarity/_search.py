@@ -240,6 +240,60 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
     return sims, idx
 
 
+def search_exact_tiles(X, metric, k, callback=None, block=TILE_COLS):
+    """Exact top-k of every row of ``X`` (scores, ids; ``search_cells``'
+    convention): the rows cut into blocks of ``block``; each pair of blocks
+    is scored **once**, as one product, and offered to both blocks' lists
+    (the similarity is symmetric: half the products of a flat search), the
+    blocks on the diagonal first so every list starts from a full block."""
+    from ._topk import decode, merge_cols, merge_rows  # numba: loaded on first use
+
+    n = X.shape[0]
+    V, off = point_space(X, metric)
+    L = np.zeros((n, k), np.uint64)
+    ids = np.arange(n, dtype=np.int64)
+    starts = list(range(0, n, block))
+    cuts = [(a, min(n, a + block)) for a in starts]
+    locks = [threading.Lock() for _ in cuts]
+    total = n * n // 2 + 1
+    done = [0]
+
+    def diagonal(i):  # block i against itself: only its own lists change
+        a, b = cuts[i]
+        merge_rows(V[a:b] @ V[a:b].T, L, a, ids[a:b], off[a:b])
+        return (b - a) ** 2 // 2
+
+    def pair(task):  # block i against block j > i, both sides offered
+        i, j = task
+        (a, b), (c, e) = cuts[i], cuts[j]
+        S = V[a:b] @ V[c:e].T
+        with locks[i]:
+            merge_rows(S, L, a, ids[c:e], off[c:e])
+        with locks[j]:
+            merge_cols(S, L, c, ids[a:b], off[a:b])
+        return (b - a) * (e - c)
+
+    def run(work, tasks):
+        for w in pmap(work, tasks):
+            done[0] += w
+            if callback:
+                callback("graph", min(n - 1, n * done[0] // total), n)
+
+    m = len(cuts)
+    with one_blas_thread():
+        run(diagonal, range(m))
+        # by distance from the diagonal: neighbouring tasks share a block rarely (fewer waits on a lock)
+        run(pair, [(i, i + s) for s in range(1, m) for i in range(m - s)])
+    if callback:
+        callback("graph", n, n)
+    sims = np.empty((n, k), np.float32)
+    idx = np.empty((n, k), np.int64)
+    step = max(1, -(-n // 16))
+    for _ in pmap(lambda a: decode(L, a, min(n, a + step), ids, ids, sims, idx), range(0, n, step)):
+        pass
+    return sims, idx
+
+
 def search_cells_backend(backend, base, query, k, n_clusters, n_probe, seed, callback):
     """Approximate kNN with the backend's flat search: k-means cells; each
     cell's points are searched exactly against the points of the ``n_probe``
