@@ -59,8 +59,27 @@ def test_one_partition_is_the_inner_selector():
 def test_one_partition_with_class_budget_is_class_balanced():
     X, y = blobs(seed=1)
     ref = ClassBalanced(inner(), policy="equal", n_select=40, random_state=0).fit(X, y).selection_
-    got = GreeDi(inner(), 1, class_budget="equal", n_select=40, random_state=0).fit(X, y).selection_
+    got = GreeDi(ClassBalanced(inner(), policy="equal"), 1, n_select=40, random_state=0).fit(X, y).selection_
     assert np.array_equal(ref.indices, got.indices) and np.array_equal(ref.weights, got.weights)
+    # the wrapper's own size and seed when GreeDi has none
+    own = GreeDi(ClassBalanced(inner(), policy="equal", n_select=40, random_state=0), 1).fit(X, y).selection_
+    assert np.array_equal(ref.indices, own.indices)
+
+
+def test_greedi_composes_with_class_balanced_and_the_old_parameters_are_deprecated():
+    """GreeDi(ClassBalanced(selector, policy=...)) is the class-budgeted GreeDi;
+    GreeDi's own class_budget / alpha / min_per_class still work, with a
+    DeprecationWarning, and give the same selection; both at once is an error."""
+    X, y = blobs(n=900, seed=2)
+    composed = GreeDi(ClassBalanced(inner(), policy="tempered", alpha=0.3, min_per_class=2), 3, n_select=45,
+                      random_state=4).fit(X, y)
+    with pytest.warns(DeprecationWarning, match="ClassBalanced"):
+        old = GreeDi(inner(), 3, class_budget="tempered", alpha=0.3, min_per_class=2, n_select=45,
+                     random_state=4).fit(X, y)
+    same(composed.selection_, old.selection_)
+    assert composed.selection_.meta["class_budget"] == "tempered" and composed.selection_.meta["min_per_class"] == 2
+    with pytest.raises(ValidationError, match="given twice"):
+        GreeDi(ClassBalanced(inner(), policy="equal"), 3, class_budget="equal", n_select=45).fit(X, y)
 
 
 @pytest.mark.parametrize("partition", ["random", "kmeans", "contiguous"])
@@ -121,7 +140,7 @@ def test_class_budgets_exact_after_merge(partition, policy):
     rng = np.random.default_rng(0)
     y = np.minimum(rng.zipf(1.5, size=1500) - 1, 9)  # long tail, 10 classes
     k = 60
-    sel = GreeDi(inner(), 4, partition=partition, class_budget=policy, min_per_class=1, n_select=k,
+    sel = GreeDi(ClassBalanced(inner(), policy=policy, min_per_class=1), 4, partition=partition, n_select=k,
                  random_state=0).fit(X, y).selection_
     classes, sizes = np.unique(y, return_counts=True)
     want = allocate_budget(sizes, k, policy, min_per_class=1)
@@ -224,7 +243,7 @@ def test_cli_partitions(tmp_path):
     assert r.exit_code == 0, r.output
     sel = Selection.load(tmp_path / "o.npz")
     assert len(sel) == 20 and sel.weights.sum() == pytest.approx(700)
-    ref = GreeDi(inner(), 3, partition="kmeans", class_budget="proportional", n_select=20,
+    ref = GreeDi(ClassBalanced(inner(), policy="proportional"), 3, partition="kmeans", n_select=20,
                  random_state=0).fit(X, y).selection_
     assert np.array_equal(sel.indices, ref.indices)
     r = CliRunner().invoke(app, ["select", str(tmp_path / "x.npy"), "--n-select", "5", "--partitions", "2",
@@ -268,9 +287,11 @@ def test_ray_equals_local(ray_cluster, tmp_path, partition):
     serial = GreeDi(inner(), 4, executor=RayExecutor(num_cpus_per_task=2), partition=partition, n_select=24,
                     random_state=5).fit(tmp_path / "x.npy").selection_
     same(ref, serial)
-    budget = dict(class_budget="tempered", min_per_class=1, n_select=30, random_state=5)
-    same(GreeDi(inner(), 3, partition=partition, **budget).fit(X, y).selection_,
-         GreeDi(inner(), 3, executor="ray", partition=partition, **budget).fit(tmp_path / "x.npy", y).selection_)
+    budget = dict(n_select=30, random_state=5)
+    same(GreeDi(ClassBalanced(inner(), policy="tempered", min_per_class=1), 3, partition=partition,
+                **budget).fit(X, y).selection_,
+         GreeDi(ClassBalanced(inner(), policy="tempered", min_per_class=1), 3, executor="ray", partition=partition,
+                **budget).fit(tmp_path / "x.npy", y).selection_)
 
 
 @pytest.mark.distributed

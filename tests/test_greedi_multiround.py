@@ -12,7 +12,7 @@ import pytest
 
 from coreset import GreeDi, SubmodularSelector, ValidationError
 from coreset.optimizers import SampleGreedy
-from coreset.selectors import allocate_budget
+from coreset.selectors import ClassBalanced, allocate_budget
 from coreset.selectors._greedi_tree import merge_union, plan_tree
 
 
@@ -107,7 +107,7 @@ def test_plan_fan_in_and_sizes_by_hand():
 def test_class_budgets_exact_through_the_tree(policy):
     X, y = blobs(n=1600, seed=3)
     k = 40
-    g = GreeDi(inner(), 8, n_select=k, class_budget=policy, merge_cap=120, random_state=0).fit(X, y)
+    g = GreeDi(ClassBalanced(inner(), policy=policy), 8, n_select=k, merge_cap=120, random_state=0).fit(X, y)
     sel = g.selection_
     assert len(merges(sel)) >= 2 and all(max(lv["ground_sizes"]) <= 120 for lv in merges(sel))
     classes, counts = np.unique(y, return_counts=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from coreset import GreeDi, InputFileError, SubmodularSelector
+from coreset import ClassBalanced, GreeDi, InputFileError, SubmodularSelector
 from coreset.cli import app
 from coreset.data import input_fingerprint
 from coreset.executors import RayExecutor
@@ -95,10 +95,17 @@ def check_shares(g, parts_sizes):
 ])
 def test_shards_on_ray_data_equal_the_array(ray_cluster, data, kind, partition, extra):
     X, y, folders = data
+    extra = dict(extra)
+    budget = {k: extra.pop(k) for k in ("class_budget", "min_per_class") if k in extra}
     kw = dict(partition=partition, n_select=24, random_state=5, **extra)
-    labels = y if "class_budget" in extra else None
-    ref = GreeDi(inner(), 4, **kw).fit(X, labels)
-    g = GreeDi(inner(), 4, executor="ray", **kw).fit(folders[kind], labels)
+    labels = y if budget else None
+
+    def sel():
+        return ClassBalanced(inner(), policy=budget["class_budget"], min_per_class=budget["min_per_class"]) \
+            if budget else inner()
+
+    ref = GreeDi(sel(), 4, **kw).fit(X, labels)
+    g = GreeDi(sel(), 4, executor="ray", **kw).fit(folders[kind], labels)
     same(ref.selection_, g.selection_)
     sel = g.selection_
     assert sel.meta["input_fingerprint"] == input_fingerprint(X)

@@ -370,10 +370,11 @@ def _select_greedi(X, y, input, params, greedi, seed, callback):
     size = {"n_select": params.pop("n_select", None), "fraction": params.pop("fraction", None)}
     budget = {k: params.pop(k) for k in ("class_budget", "alpha", "min_per_class") if k in params}
     warm = {"initial_subset": params.pop("initial_subset", None)}  # GreeDi.fit refuses it by name
-    inner = make_selector(random_state=seed, n_samples=int(X.shape[0]), **params)
+    # a class budget wraps the selector (ClassBalanced): GreeDi composes with it
+    inner = make_selector(random_state=seed, n_samples=int(X.shape[0]), **params, **budget)
     column = greedi.pop("column")
     source = input if input is not None and input.suffix.lower() == ".npy" and input.is_file() else X
-    model = GreeDi(inner, **greedi, random_state=seed, **size, **budget,
+    model = GreeDi(inner, **greedi, random_state=seed, **size,
                    column=column if source is input else None)  # a row source (shards) knows its column
     return model.fit(source, y, callback=callback, **warm).selection_
 

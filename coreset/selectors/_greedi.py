@@ -24,6 +24,7 @@ import numbers
 import os
 import resource
 import time
+import warnings
 
 import numpy as np
 
@@ -247,7 +248,39 @@ class GreeDi(WrapperSelector):
                 raise ValidationError(_UNSUPPORTED[key])
         if self.selector._is_precomputed():
             raise ValidationError("GreeDi needs embeddings; the inner selector is set for a precomputed similarity")
+        from ._class_balanced import ClassBalanced
+
+        if isinstance(self.selector, ClassBalanced):
+            return self._fit_composed(X, y, callback)
+        if self.class_budget is not None and not getattr(self, "_composed", False):
+            warnings.warn("GreeDi(class_budget=..., alpha=..., min_per_class=...) is deprecated: wrap the selector "
+                          "instead, GreeDi(ClassBalanced(selector, policy=...), ...)", DeprecationWarning,
+                          stacklevel=2)
         return self._fit_with_inner_size(X, y, {"callback": callback}) or self._fit(X, y, callback)
+
+    def _fit_composed(self, X, y, callback):
+        """GreeDi around ``ClassBalanced(selector, policy=...)``: the class
+        totals are the wrapper's (its policy, ``alpha``, ``min_per_class``,
+        and its size when GreeDi has none), allocated once over all the rows
+        and kept through every partition and merge; the partitions run the
+        wrapped selector."""
+        import copy
+
+        cb = self.selector
+        if self.class_budget is not None:
+            raise ValidationError(f"the class budget is given twice: by the ClassBalanced selector "
+                                  f"(policy={cb.policy!r}) and class_budget={self.class_budget!r}; give it once")
+        flat = copy.copy(self)  # the same parameters (GreeDi does not change its selector)
+        flat.selector = cb.selector
+        flat.class_budget, flat.alpha, flat.min_per_class = cb.policy, cb.alpha, cb.min_per_class
+        if flat.n_select is None and flat.fraction is None:
+            flat.n_select, flat.fraction = cb.n_select, cb.fraction
+        if flat.random_state is None:
+            flat.random_state = cb.random_state
+        flat._composed = True
+        flat.fit(X, y, callback=callback)
+        self.__dict__.update({k: v for k, v in flat.__dict__.items() if k.endswith("_") and not k.startswith("_")})
+        return self
 
     # -- the run ------------------------------------------------------------------
     def _fit(self, X, y, callback):
