@@ -211,7 +211,7 @@ DISTRIBUTED = [
         help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting a local one.")),
     Opt("partition_by", str, "random", P(
         "--partition-by", metavar="random|kmeans|contiguous", rich_help_panel=_DIST,
-        help="How points are split (with --partitions): random, or FAISS k-means clusters.")),
+        help="How points are split (with --partitions): random, or k-means clusters.")),
     Opt("merge_cap", Optional[int], None, P(
         "--merge-cap", metavar="ROWS", rich_help_panel=_DIST, show_default=False,
         help="Merge the partitions' picks in a tree (multi-round GreeDi) so that no merge selects from more than "

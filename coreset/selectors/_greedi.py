@@ -30,7 +30,7 @@ import numpy as np
 
 from .._registry import CLASS_BUDGETS, check_name
 from .._validation import check_int, check_labels, check_random_state, resolve_n_select
-from ..exceptions import BackendUnavailableError, ValidationError
+from ..exceptions import ValidationError
 from ._base import BaseSelector, Group, GroupResult, Progress, WrapperSelector
 from ._greedi_tree import by_gain, check_oversample, leaf_picks, merge_union, plan_tree, run_levels
 
@@ -106,18 +106,12 @@ def assign_task(task: dict) -> np.ndarray:
     return _nearest_centroid(np.ascontiguousarray(data, np.float32), task["centroids"], task["metric"])
 
 
-def _faiss():
-    try:
-        import faiss
-    except ImportError:
-        raise BackendUnavailableError("partition='kmeans' needs FAISS: pip install faiss-cpu") from None
-    return faiss
-
-
 def _normalise(X, metric):
+    """Rows in the partition's space: unit rows for cosine (zero rows stay zero)."""
     if metric == "cosine":
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        X = X / np.maximum(norms, np.finfo(np.float32).tiny)
+        from ..similarity import unit_rows
+
+        return np.ascontiguousarray(unit_rows(X)[0], np.float32)
     return np.ascontiguousarray(X, np.float32)
 
 
@@ -138,12 +132,13 @@ def _kmeans_pp(X, P, rng):
 
 
 def _nearest_centroid(X, centroids, metric):
-    faiss = _faiss()
-    X = _normalise(X, metric)
-    index = faiss.IndexFlatL2(centroids.shape[1]) if metric == "euclidean" else faiss.IndexFlatIP(centroids.shape[1])
-    index.add(np.ascontiguousarray(centroids, np.float32))
-    _, lab = index.search(X, 1)
-    return lab[:, 0].astype(np.int32)
+    """The nearest centroid of each row (the similarity package's k-means
+    assignment: for cosine the centroids are unit rows, so the nearest is the
+    most similar)."""
+    from ..similarity import top_centroids
+
+    return top_centroids(_normalise(X, metric), np.asarray(centroids, np.float32), 1,
+                         parallel=False)[1][:, 0].astype(np.int32)
 
 
 # ------------------------------------------------------------------ the wrapper
@@ -424,14 +419,15 @@ class GreeDi(WrapperSelector):
         if self.partition == "random":
             perm = rng.permutation(n)
             return [np.sort(perm[p::P]) for p in range(P)]
-        faiss = _faiss()
+        from ..similarity import lloyd
+
         m = min(n, max(check_int(self.kmeans_sample, "kmeans_sample", low=1), 39 * P))
         sample = np.sort(rng.choice(n, size=m, replace=False))
         Xs = _normalise(source.read(sample).astype(np.float32), metric)
-        km = faiss.Kmeans(Xs.shape[1], P, niter=20, seed=int(rng.integers(0, 2**31 - 1)),
-                          spherical=metric == "cosine", verbose=False)
-        km.train(Xs, init_centroids=_kmeans_pp(Xs, P, rng))
-        centroids = np.array(km.centroids, np.float32)
+        # the library's k-means (similarity._kmeans), seeded by k-means++ on the sample
+        centroids = lloyd(Xs, P, rng, 20, init=_kmeans_pp(Xs, P, rng))
+        if metric == "cosine":  # spherical: unit centroids, so the nearest is the most similar
+            centroids = _normalise(centroids, metric)
         del Xs
         bounds = np.linspace(0, n, max(1, math.ceil(n / ASSIGN_ROWS)) + 1).astype(np.int64)
         ship = source.in_memory and not getattr(executor, "shares_memory", False)

@@ -65,13 +65,17 @@ def sample_rows(n, size, rng):
     return np.arange(n) if n <= size else np.sort(rng.choice(n, size=size, replace=False))
 
 
-def lloyd(S, n_clusters, rng, n_iter, *, parallel=True):
+def lloyd(S, n_clusters, rng, n_iter, *, init=None, parallel=True):
     """Lloyd's k-means on the rows ``S`` (float32): centroids ``(n_clusters, d)``,
-    seeded on distinct rows of ``S``; an empty cluster is re-seeded on a random row."""
+    seeded on distinct rows of ``S`` (or on ``init``, e.g. k-means++ centres);
+    an empty cluster is re-seeded on a random row."""
     S = np.ascontiguousarray(S, np.float32)
     m = S.shape[0]
     n_clusters = min(n_clusters, m)
-    cent = S[np.sort(rng.choice(m, size=n_clusters, replace=False))].copy()
+    if init is not None:
+        cent = np.array(init, np.float32)[:n_clusters].copy()
+    else:
+        cent = S[np.sort(rng.choice(m, size=n_clusters, replace=False))].copy()
     for _ in range(n_iter):
         lab = top_centroids(S, cent, 1, parallel=parallel)[1][:, 0]
         counts = np.bincount(lab, minlength=n_clusters)
