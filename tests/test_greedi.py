@@ -21,30 +21,13 @@ from coreset import ClassBalanced, CoresetError, GreeDi, SubmodularSelector, Val
 from coreset.executors import NpySource, RayExecutor, as_source
 from coreset.data import _sources
 from coreset.selectors import allocate_budget
-
-
-def blobs(n=1200, d=12, centers=8, seed=0, scale=3.0):
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centers, d)) * scale
-    y = rng.integers(0, centers, n)
-    return (c[y] + rng.standard_normal((n, d))).astype(np.float32), y
+from _greedi_helpers import blobs, inner, ray_cluster, same  # noqa: F401 (ray_cluster: a fixture)
 
 
 def exact_fl(X, idx):
     """Facility location on all points, brute force: sum_i max_j max(0, cos(x_i, x_j))."""
     Z = X / np.linalg.norm(X, axis=1, keepdims=True)
     return float(np.maximum(Z @ Z[idx].T, 0).max(axis=1).sum())
-
-
-def inner(**kw):
-    return SubmodularSelector(similarity="dense", **kw)
-
-
-def same(a, b):
-    assert np.array_equal(a.indices, b.indices)
-    assert np.array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.gains, b.gains)
-    assert a.objective == b.objective
 
 
 # ------------------------------------------------------------------ local executor
@@ -259,16 +242,6 @@ def test_cli_partitions(tmp_path):
 
 
 # ------------------------------------------------------------------ a real Ray cluster
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.distributed
 @pytest.mark.parametrize("partition", ["random", "kmeans"])
 def test_ray_equals_local(ray_cluster, tmp_path, partition):

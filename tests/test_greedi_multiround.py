@@ -14,13 +14,7 @@ from coreset import GreeDi, SubmodularSelector, ValidationError
 from coreset.optimizers import SampleGreedy
 from coreset.selectors import ClassBalanced, allocate_budget
 from coreset.selectors._greedi_tree import merge_union, plan_tree
-
-
-def blobs(n=1200, d=12, centers=8, seed=0):
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centers, d)) * 3.0
-    y = rng.integers(0, centers, n)
-    return (c[y] + rng.standard_normal((n, d))).astype(np.float32), y
+from _greedi_helpers import blobs, inner, same
 
 
 def fl(X, ground, picks):
@@ -28,17 +22,6 @@ def fl(X, ground, picks):
     ground of max(0, the best cosine to a pick)."""
     Z = X / np.linalg.norm(X, axis=1, keepdims=True)
     return float(np.maximum(Z[ground] @ Z[picks].T, 0).max(axis=1).sum())
-
-
-def inner(**kw):
-    return SubmodularSelector(similarity="dense", **kw)
-
-
-def same(a, b):
-    assert np.array_equal(a.indices, b.indices)
-    assert np.array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.gains, b.gains)
-    assert a.objective == b.objective
 
 
 def merges(sel):

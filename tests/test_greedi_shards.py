@@ -11,7 +11,6 @@ A real local Ray cluster (2 CPUs), one per module."""
 from __future__ import annotations
 
 import os
-import signal
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from coreset.cli import app
 from coreset.data import input_fingerprint
 from coreset.executors import RayExecutor
 from coreset.selection import load_selection
+from _greedi_helpers import blobs, inner, ray_cluster, same  # noqa: F401 (ray_cluster: a fixture)
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -30,13 +30,6 @@ pytest.importorskip("ray.data")
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 CUTS = [0, 170, 171, 520, 800, 1100]  # a one-row shard; boundaries inside row groups
-
-
-def blobs(n=1100, d=8, centers=6, seed=0):
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centers, d)) * 3
-    y = rng.integers(0, centers, n)
-    return (c[y] + rng.standard_normal((n, d))).astype(np.float32), y
 
 
 def write_shards(folder, X, kind):
@@ -50,30 +43,9 @@ def write_shards(folder, X, kind):
     return folder
 
 
-def inner():
-    return SubmodularSelector(similarity="dense")
-
-
-def same(a, b):
-    assert np.array_equal(a.indices, b.indices)
-    assert np.array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.gains, b.gains)
-    assert a.objective == b.objective
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    X, y = blobs()
+    X, y = blobs(n=1100, d=8, centers=6)
     root = tmp_path_factory.mktemp("greedi-shards")
     return X, y, {kind: write_shards(root / kind, X, kind) for kind in ("npy", "parquet")}
 

@@ -419,3 +419,11 @@ def test_the_default_is_the_probe_and_adaptive_is_a_switch():
     np.testing.assert_array_equal(default.suspects, probe.suspects)
     assert default.noise_rate is None and default.method == "probe"
     assert find_label_suspects(t.X, t.y, method="adaptive").noise_rate is not None
+
+
+def test_adaptive_needs_embeddings():
+    """The adaptive rule runs on the probe: a precomputed similarity is refused, naming it."""
+    X, y = np.random.default_rng(0).standard_normal((60, 4)), np.repeat([0, 1, 2], 20)
+    S = np.maximum(X @ X.T, 0)
+    with pytest.raises(ValidationError, match="label_filter='adaptive' needs embeddings"):
+        find_label_suspects(S, y, method="adaptive", metric="precomputed")

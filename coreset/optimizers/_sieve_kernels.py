@@ -94,7 +94,19 @@ def use_sieve(best_size, k, final_greedy, sieve_value, greedy_value):
     return best_size == k and (not final_greedy or sieve_value >= greedy_value)
 
 
-_RULES = (window, drop_below, open_slot, admits, record)
+def keep_row(t, rows, nbr, sims, pool_row, pool_nbr, pool_sim, pool_n):
+    """Chunk row ``t`` (its row number and neighbour list) into the next free
+    candidate-pool slot; returns the slot."""
+    slot = pool_n[0]
+    pool_n[0] += 1
+    pool_row[slot] = rows[t]
+    for p in range(nbr.shape[1]):
+        pool_nbr[slot, p] = nbr[t, p]
+        pool_sim[slot, p] = sims[t, p]
+    return slot
+
+
+_RULES = (window, drop_below, open_slot, admits, record, keep_row)
 
 
 # ---------------------------------------------------------------- compiled kernels
@@ -187,12 +199,7 @@ def _sieve_chunk_py(nbr, sims, rows, start, stop, k, eps, scal, cur, size, membe
         delta = scal[0]
         slot_here = -1
         if rows[t] < k:  # the first k rows are kept as fallback candidates
-            slot_here = pool_n[0]
-            pool_n[0] += 1
-            pool_row[slot_here] = rows[t]
-            for p in range(m):
-                pool_nbr[slot_here, p] = nbr[t, p]
-                pool_sim[slot_here, p] = sims[t, p]
+            slot_here = keep_row(t, rows, nbr, sims, pool_row, pool_nbr, pool_sim, pool_n)
         if delta > 0:
             lo, hi = window(delta, scal[1], k, eps)
             drop_below(lo, expo)
@@ -212,12 +219,7 @@ def _sieve_chunk_py(nbr, sims, rows, start, stop, k, eps, scal, cur, size, membe
                         gain += d
                 if admits(gain, e, eps):
                     if slot_here < 0:
-                        slot_here = pool_n[0]
-                        pool_n[0] += 1
-                        pool_row[slot_here] = rows[t]
-                        for p in range(m):
-                            pool_nbr[slot_here, p] = nbr[t, p]
-                            pool_sim[slot_here, p] = sims[t, p]
+                        slot_here = keep_row(t, rows, nbr, sims, pool_row, pool_nbr, pool_sim, pool_n)
                     for p in range(m):
                         i = nbr[t, p]
                         if sims[t, p] > cur[q, i]:

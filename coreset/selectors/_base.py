@@ -119,18 +119,24 @@ class GroupResult:
     objective: float = float("nan")
 
 
+def gain_order(gains) -> np.ndarray:
+    """The order picks merged from several groups take: by marginal gain,
+    descending, NaN gains as 0, ties kept in their order."""
+    return np.argsort(-np.nan_to_num(gains, nan=0.0), kind="stable")
+
+
 def merge_groups(parts, *, by_gain: bool, objective: float = float("nan")) -> GroupResult:
     """The merge step of every split -> select -> merge (class budgets, the
     grouped facility location, GreeDi's partitions): ``parts`` are
     ``(indices, gains, weights)`` triples already in the parent's row numbers,
     in group order. They are concatenated; with ``by_gain`` (a selector whose
     picks are ordered by marginal gain) and more than one part, reordered by
-    gain, descending, NaN gains as 0, ties kept in group order."""
+    gain (:func:`gain_order`)."""
     if not parts:
         return GroupResult(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), objective)
     indices, gains, weights = (np.concatenate([p[i] for p in parts]) for i in range(3))
     if by_gain and len(parts) > 1:
-        order = np.argsort(-np.nan_to_num(gains, nan=0.0), kind="stable")
+        order = gain_order(gains)
         indices, gains, weights = indices[order], gains[order], weights[order]
     return GroupResult(indices, gains, weights, objective)
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._registry import check_name
 from .._validation import check_int
-from ..similarity._spec import DENSE_AUTO_MAX
+from ..similarity import DENSE_AUTO_MAX
 
 __all__ = ["DIFFICULTY_SCORES", "SCORE_METRICS", "difficulty_scores", "knn_density", "label_consistency", "fl_gain",
            "centroid_distance"]

@@ -232,7 +232,7 @@ class Deduplicated(WrapperSelector):
 def _group_weights(R, picks, sizes, metric):
     """Total size of the groups each pick stands for: its own, and those whose
     representative (a row of ``R``) is most similar to it among the picks."""
-    from ..similarity._knn import nearest_among
+    from ..similarity import nearest_among
 
     owner = np.empty(R.shape[0], np.int64)
     rest = np.ones(R.shape[0], bool)

@@ -183,7 +183,7 @@ def find_duplicate_groups(X, threshold=0.95, *, metric="cosine", n_neighbors=16,
     from threadpoolctl import threadpool_limits
     from scipy.sparse.csgraph import connected_components
 
-    from ..similarity._knn import euclidean_gamma
+    from ..similarity import euclidean_gamma
     from ._dedup_search import PairSpace, exact_pairs, partitioned_pairs
 
     t, torch_device = check_dedup_params(threshold, metric, n_neighbors, exact, n_probe, device)

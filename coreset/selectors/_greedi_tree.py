@@ -42,7 +42,7 @@ import numpy as np
 
 from .._validation import check_float, check_random_state
 from ..exceptions import ValidationError
-from ._base import Group, GroupResult, Progress
+from ._base import Group, GroupResult, Progress, gain_order
 
 __all__ = ["check_oversample", "leaf_picks", "plan_tree", "merge_union", "merge_task", "run_levels"]
 
@@ -147,7 +147,7 @@ def _smallest(ground, low, ok) -> int:
 def by_gain(selector, res: GroupResult) -> GroupResult:
     if not getattr(selector, "merge_by_gain", False):
         return res
-    order = np.argsort(-np.nan_to_num(res.gains, nan=0.0), kind="stable")
+    order = gain_order(res.gains)
     return GroupResult(res.indices[order], res.gains[order], res.weights[order], res.objective)
 
 
@@ -176,7 +176,7 @@ def merge_union(selector, read, d, dtype, results, k, budgets, rng, metric):
                       objective)
     picked_codes = np.concatenate([c for _, c in pieces]) if pieces else np.zeros(0, np.int64)
     if getattr(selector, "merge_by_gain", False):
-        picked_codes = picked_codes[np.argsort(-np.nan_to_num(res.gains, nan=0.0), kind="stable")]
+        picked_codes = picked_codes[gain_order(res.gains)]
     return by_gain(selector, res), {"chosen": infos, "merge_candidates": None, "union_size": int(U.size),
                                     "codes": picked_codes}
 
@@ -184,7 +184,7 @@ def merge_union(selector, read, d, dtype, results, k, budgets, rng, metric):
 def _merge_group(selector, XU, U, w, part, members, k, rng, metric):
     """Select ``k`` of ``members`` (positions in the union); RandGreeDi's
     choice between the merged and the best child's solution."""
-    from ..similarity._knn import nearest_among
+    from ..similarity import nearest_among
 
     X = XU[members]
     group = Group(X, None, False, Progress(None, {}))

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from .._registry import CLASS_BUDGETS, METHODS, OBJECTIVES, OPTIMIZERS, SELECTORS, check_name
 from .._validation import check_int
 from ..exceptions import UnknownNameError, ValidationError
 
 __all__ = ["select", "make_selector"]
-
-#: what ``select``'s keyword arguments configure is read from the parts' own
-#: signatures (no name list to keep in step with them)
-_ROUTING: dict = {}
-
 
 def _keywords(cls, drop=()) -> tuple:
     import inspect
@@ -19,24 +16,22 @@ def _keywords(cls, drop=()) -> tuple:
     return tuple(k for k in inspect.signature(cls.__init__).parameters if k != "self" and k not in drop)
 
 
+@functools.cache
 def _routing() -> dict:
-    """The keyword names each part takes: ``similarity`` (a KNNGraph's knobs),
-    ``budget`` (ClassBalanced's own), ``filter`` and ``submodular``
-    (SubmodularSelector's label filter and the rest of its own)."""
-    if not _ROUTING:
-        from ..similarity import KNNGraph
-        from ._class_balanced import ClassBalanced
-        from ._submodular import SubmodularSelector
+    """What ``select``'s keyword arguments configure, read from the parts' own
+    signatures (no name list to keep in step with them): ``similarity`` (a
+    KNNGraph's knobs), ``budget`` (ClassBalanced's own), ``filter`` and
+    ``submodular`` (SubmodularSelector's label filter and the rest of its own)."""
+    from ..similarity import KNNGraph
+    from ._class_balanced import ClassBalanced
+    from ._submodular import SubmodularSelector
 
-        common = ("n_select", "fraction", "random_state")
-        own = _keywords(SubmodularSelector, drop=common + ("similarity", "device"))
-        _ROUTING.update(
-            similarity=_keywords(KNNGraph),
-            budget=_keywords(ClassBalanced, drop=common + ("selector", "policy")),
-            filter=tuple(k for k in own if k.startswith("label_filter")),
-            submodular=tuple(k for k in own if not k.startswith("label_filter")),
-        )
-    return _ROUTING
+    common = ("n_select", "fraction", "random_state")
+    own = _keywords(SubmodularSelector, drop=common + ("similarity", "device"))
+    return dict(similarity=_keywords(KNNGraph),
+                budget=_keywords(ClassBalanced, drop=common + ("selector", "policy")),
+                filter=tuple(k for k in own if k.startswith("label_filter")),
+                submodular=tuple(k for k in own if not k.startswith("label_filter")))
 
 
 def _similarity_from(params: dict, n_hint=None):

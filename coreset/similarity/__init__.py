@@ -3,11 +3,11 @@
 when present) and dense blocks."""
 
 from ._backends import Backend, FaissBackend, TorchBackend, make_backend
-from ._knn import EXACT_MAX_N, as_similarity, build_knn, dense_similarity, euclidean_gamma, knn_graph, knn_recall, nearest_among
+from ._knn import EXACT_MAX_N, build_knn, knn_graph, knn_recall, nearest_among
 from ._blas import one_blas_thread, pmap, small_product_guard
-from ._dense import dense_block, prepare_dense
+from ._dense import dense_block, dense_similarity, prepare_dense
 from ._kmeans import lloyd, sample_rows, top_centroids
-from ._metrics import unit_rows
+from ._metrics import as_similarity, euclidean_gamma, unit_rows
 from ._spec import (
     DEFAULT_N_NEIGHBORS,
     DENSE_AUTO_MAX,

@@ -23,23 +23,11 @@ import numpy as np
 from .._registry import METRICS, check_name
 from .._validation import as_embeddings, check_gamma, check_int, check_not_all_identical
 from ._backends import Backend, make_backend
-# the parts, importable from here as before
-from ._dense import DENSE_ONE_CALL, _dense_similarity, dense_block, dense_similarity, prepare_dense  # noqa: F401
-from ._metrics import (  # noqa: F401
-    _include_self,
-    _l2_base,
-    _l2_query,
-    _prepare,
-    _self_similarity,
-    _to_similarity,
-    _unit_rows,
-    as_similarity,
-    euclidean_gamma,
-)
+from ._metrics import _include_self, _prepare, _self_similarity, _to_similarity, as_similarity, euclidean_gamma
 from ._search import (AUTO_PROBE, knn_precomputed, search_cells, search_cells_backend, search_exact,
                       search_exact_tiles)
 
-__all__ = ["as_similarity", "knn_graph", "build_knn", "dense_similarity", "euclidean_gamma", "knn_recall", "nearest_among", "EXACT_MAX_N"]
+__all__ = ["knn_graph", "build_knn", "knn_recall", "nearest_among", "EXACT_MAX_N"]
 
 log = logging.getLogger(__name__)
 

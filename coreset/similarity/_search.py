@@ -125,10 +125,37 @@ def _row_chunks(lo, hi, work_per_row):
     return [(a, min(hi, a + rows)) for a in range(lo, hi, rows)]
 
 
+def _graph_progress(n, total, callback):
+    """``run(work, tasks)``: the tasks on the CPUs (``pmap``), each returning
+    its share of ``total`` work, reported as ``callback("graph", done, n)``."""
+    done = [0]
+
+    def run(work, tasks):
+        for w in pmap(work, tasks):
+            done[0] += w
+            if callback:
+                callback("graph", min(n - 1, n * done[0] // max(1, total)), n)
+    return run
+
+
+def _decode_all(L, inv, order, k):
+    """Every top-k list of ``L`` as (scores, input row numbers), in the
+    input's row order (``_topk.decode``, 16 slices side by side)."""
+    from ._topk import decode
+
+    n = L.shape[0]
+    sims = np.empty((n, k), np.float32)
+    idx = np.empty((n, k), np.int64)
+    step = max(1, -(-n // 16))
+    for _ in pmap(lambda a: decode(L, a, min(n, a + step), inv, order, sims, idx), range(0, n, step)):
+        pass
+    return sims, idx
+
+
 def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
     """Approximate top-k of every row of ``X`` (module doc): ``(scores, ids)``
     in the score convention of ``_metrics._prepare`` (``<query_i, base_j>``)."""
-    from ._topk import decode, merge_cols, merge_rows, two_hop  # numba: loaded on first use
+    from ._topk import merge_cols, merge_rows, two_hop  # numba: loaded on first use
 
     n = X.shape[0]
     clock = _Clock()
@@ -154,7 +181,7 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
     pairs = sorted({(min(a, b), max(a, b)) for a in range(nc) for b in paired[a]})
     total = sum(int(counts[a]) ** 2 for a in range(nc)) + sum(
         int(counts[a]) * int(counts[b]) for a, b in pairs) + n * n_hubs * HUB_ROUNDS
-    done = [0]
+    run = _graph_progress(n, total, callback)
 
     def tiles(c):
         return [(a, min(bounds[c + 1], a + TILE_COLS)) for a in range(bounds[c], bounds[c + 1], TILE_COLS)]
@@ -200,12 +227,6 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
             merge_rows(S, L, r0, h, offs[h])
         return (r1 - r0) * H.size
 
-    def run(work, tasks):
-        for w in pmap(work, tasks):
-            done[0] += w
-            if callback:
-                callback("graph", min(n - 1, n * done[0] // max(1, total)), n)
-
     with one_blas_thread():
         # own cells first (every list then starts from its cell, so fewer later offers enter it),
         # the largest first
@@ -232,12 +253,7 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
     # back to the input's row order: scores and input row numbers
     inv = np.empty(n, np.int64)
     inv[order] = np.arange(n)
-    sims = np.empty((n, k), np.float32)
-    idx = np.empty((n, k), np.int64)
-    step = max(1, -(-n // 16))
-    for _ in pmap(lambda a: decode(L, a, min(n, a + step), inv, order, sims, idx), range(0, n, step)):
-        pass
-    return sims, idx
+    return _decode_all(L, inv, order, k)
 
 
 def search_exact_tiles(X, metric, k, callback=None, block=TILE_COLS):
@@ -246,17 +262,15 @@ def search_exact_tiles(X, metric, k, callback=None, block=TILE_COLS):
     is scored **once**, as one product, and offered to both blocks' lists
     (the similarity is symmetric: half the products of a flat search), the
     blocks on the diagonal first so every list starts from a full block."""
-    from ._topk import decode, merge_cols, merge_rows  # numba: loaded on first use
+    from ._topk import merge_cols, merge_rows  # numba: loaded on first use
 
     n = X.shape[0]
     V, off = point_space(X, metric)
     L = np.zeros((n, k), np.uint64)
     ids = np.arange(n, dtype=np.int64)
-    starts = list(range(0, n, block))
-    cuts = [(a, min(n, a + block)) for a in starts]
+    cuts = [(a, min(n, a + block)) for a in range(0, n, block)]
     locks = [threading.Lock() for _ in cuts]
-    total = n * n // 2 + 1
-    done = [0]
+    run = _graph_progress(n, n * n // 2, callback)
 
     def diagonal(i):  # block i against itself: only its own lists change
         a, b = cuts[i]
@@ -273,12 +287,6 @@ def search_exact_tiles(X, metric, k, callback=None, block=TILE_COLS):
             merge_cols(S, L, c, ids[a:b], off[a:b])
         return (b - a) * (e - c)
 
-    def run(work, tasks):
-        for w in pmap(work, tasks):
-            done[0] += w
-            if callback:
-                callback("graph", min(n - 1, n * done[0] // total), n)
-
     m = len(cuts)
     with one_blas_thread():
         run(diagonal, range(m))
@@ -286,12 +294,7 @@ def search_exact_tiles(X, metric, k, callback=None, block=TILE_COLS):
         run(pair, [(i, i + s) for s in range(1, m) for i in range(m - s)])
     if callback:
         callback("graph", n, n)
-    sims = np.empty((n, k), np.float32)
-    idx = np.empty((n, k), np.int64)
-    step = max(1, -(-n // 16))
-    for _ in pmap(lambda a: decode(L, a, min(n, a + step), ids, ids, sims, idx), range(0, n, step)):
-        pass
-    return sims, idx
+    return _decode_all(L, ids, ids, k)
 
 
 def search_cells_backend(backend, base, query, k, n_clusters, n_probe, seed, callback):

@@ -23,9 +23,7 @@ import scipy.sparse as sp
 from .._registry import BACKENDS, METRICS, check_name
 from .._validation import check_int
 from ..exceptions import ValidationError
-# BLAS thread limits live in ``_blas``; the old names stay importable from here
-from ._blas import one_blas_thread as _one_blas_thread  # noqa: F401
-from ._blas import small_product_guard as _small_product_guard
+from ._blas import small_product_guard
 
 __all__ = ["Similarity", "KNNGraph", "DenseSimilarity", "AutoSimilarity", "Precomputed", "make_similarity",
            "with_device", "greedy_device", "DENSE_AUTO_MAX", "DEFAULT_N_NEIGHBORS"]
@@ -90,7 +88,7 @@ def _resolve_gamma(self, X):
         from .._validation import check_gamma
 
         return check_gamma(self.gamma)
-    from ._knn import euclidean_gamma
+    from ._metrics import euclidean_gamma
 
     return euclidean_gamma(X)
 
@@ -133,10 +131,10 @@ class DenseSimilarity(Similarity):
         return resolve_device(self.device)
 
     def build(self, X, callback=None):
-        from ._knn import _dense_similarity
+        from ._dense import _dense_similarity
 
         n, d = X.shape[0], (X.shape[1] if X.ndim > 1 else 1)
-        with _small_product_guard(n * n * d):
+        with small_product_guard(n * n * d):
             S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
         return S, {"form": "dense"}
 
