@@ -29,6 +29,14 @@ Sections (seeded; merged into results/select-overhead-<machine>.json):
     bench_ccs.py's cells (zipf_hard and digits-lt, clean and 10% flipped, 10%
     and 30%, seeds 0-2): balanced accuracy on the validation split carved from
     the training rows and on the test split. Run it on two commits to compare.
+``classes``
+    the class budget's grouped dense pass (``SubmodularSelector._select_groups``)
+    against the class-by-class path (``BaseSelector._select_groups``, the
+    selector run once per class) in one run, interleaved:
+    ``coreset.select(X, fraction=0.1, y=y, class_budget="equal", random_state=0)``
+    on 20,000 x 32 Gaussian classes (100 and 1,000 classes; ``label_filter``
+    None and "auto"), a warm-up, then ``--repeats`` rounds; best wall time of
+    each, the objective beside it, and whether both made the same picks.
 ``ccs_scores``
     the "no second search" alternatives for CCS's label consistency, on the
     same cells: the kNN votes it uses (one kNN search over all rows) against
@@ -44,6 +52,7 @@ Sections (seeded; merged into results/select-overhead-<machine>.json):
         PYTHONPATH=<export dir> python benchmarks/bench_select_overhead.py speed --tag before
     python benchmarks/bench_select_overhead.py quality --tag after
     python benchmarks/bench_select_overhead.py ccs_scores
+    python benchmarks/bench_select_overhead.py classes --repeats 7
 """
 
 from __future__ import annotations
@@ -115,6 +124,40 @@ def speed(repeats=5, n_classes=100) -> dict:
     summary["ccs_score_stage_s"] = med(r["ccs"]["timings"].get("score", 0.0) for r in rounds)
     print(json.dumps(summary, indent=1))
     return {"summary": summary, "rounds": rounds}
+
+
+def classes(repeats=7) -> dict:
+    from coreset.selectors import SubmodularSelector
+    from coreset.selectors._base import BaseSelector
+
+    grouped = SubmodularSelector._select_groups
+    rows = []
+    rng = np.random.default_rng(0)
+    for n_classes in (100, 1000):
+        y = rng.integers(0, n_classes, 20_000)
+        X = (rng.standard_normal((n_classes, 32))[y] + rng.standard_normal((y.size, 32))).astype(np.float32)
+        for lf in (None, "auto"):
+            kw = dict(fraction=0.1, y=y, class_budget="equal", random_state=0, label_filter=lf)
+            times, sels = {"grouped": [], "per_class": []}, {}
+            for r in range(repeats + 1):  # round 0 warms up
+                for path in (("grouped", "per_class") if r % 2 else ("per_class", "grouped")):
+                    SubmodularSelector._select_groups = grouped if path == "grouped" else BaseSelector._select_groups
+                    try:
+                        t = time.perf_counter()
+                        sels[path] = coreset.select(X, **kw)
+                        if r:
+                            times[path].append(time.perf_counter() - t)
+                    finally:
+                        SubmodularSelector._select_groups = grouped
+            row = {"n": int(y.size), "d": 32, "n_classes": n_classes, "label_filter": lf,
+                   "grouped_s": min(times["grouped"]), "per_class_s": min(times["per_class"]),
+                   "objective": float(sels["grouped"].objective),
+                   "same_picks": bool(np.array_equal(sels["grouped"].indices, sels["per_class"].indices)),
+                   "same_objective": sels["grouped"].objective == sels["per_class"].objective}
+            row["speedup"] = row["per_class_s"] / row["grouped_s"]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return {"rows": rows, "repeats": repeats}
 
 
 # ------------------------------------------------------------------------- quality
@@ -244,7 +287,7 @@ def quality(seeds) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("section", choices=("speed", "quality", "ccs_scores", "all"))
+    ap.add_argument("section", choices=("speed", "quality", "ccs_scores", "classes", "all"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n-classes", type=int, default=100)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -258,7 +301,7 @@ def main(argv=None):
     result["machine"] = info
     for s in (("speed", "quality", "ccs_scores") if a.section == "all" else (a.section,)):
         t = time.perf_counter()
-        res = speed(a.repeats, a.n_classes) if s == "speed" else \
+        res = speed(a.repeats, a.n_classes) if s == "speed" else classes(a.repeats) if s == "classes" else \
             quality(a.seeds) if s == "quality" else ccs_scores(a.seeds)
         res["seconds"] = time.perf_counter() - t
         key = s if a.tag is None else f"{s}:{a.tag}"

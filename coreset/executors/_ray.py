@@ -45,7 +45,7 @@ def _ray():
         import ray
     except ImportError:
         raise BackendUnavailableError("the ray executor needs Ray: pip install 'coreset[ray]' "
-                                      "(or pip install 'ray>=2.9')") from None
+                                      "(or pip install 'ray[data]>=2.40')") from None
     return ray
 
 

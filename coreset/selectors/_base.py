@@ -165,6 +165,25 @@ class BaseSelector(BaseEstimator):
     def _select_group(self, group: Group, n_select: int, rng: np.random.Generator) -> GroupResult:
         raise NotImplementedError
 
+    def _select_groups(self, group: Group, members, budgets, rng) -> GroupResult:
+        """Split -> select -> merge: ``budgets[g]`` picks within each sub-group
+        ``group.take(members[g])``, merged by :func:`merge_groups` (by gain for a
+        selector whose picks are ordered by gain). The class budget's step
+        (:class:`ClassBalanced`). Default: ``_select_group`` on each sub-group;
+        a selector may do every group at once when that is cheaper and gives
+        the same result (the submodular selector's dense facility location)."""
+        parts = []
+        objective = 0.0
+        for m, b in zip(members, budgets):
+            if b == 0:
+                continue
+            res = self._select_group(group.take(m), int(b), rng)
+            group.progress.advance("graph", m.size)
+            group.progress.advance("optimize", res.indices.size)
+            objective += res.objective
+            parts.append((m[res.indices], res.gains, res.weights))
+        return merge_groups(parts, by_gain=getattr(self, "merge_by_gain", False), objective=objective)
+
     def _prepare(self, group: Group, rng) -> "BaseSelector":
         """A copy with what depends on the whole input resolved once (before any
         split into classes or partitions). Default: self."""

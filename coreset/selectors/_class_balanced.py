@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from .._registry import CLASS_BUDGETS, check_name
 from ..exceptions import ValidationError
-from ._base import BaseSelector, WrapperSelector, merge_groups
+from ._base import BaseSelector, WrapperSelector
 from ._budget import allocate_budget
 
 __all__ = ["ClassBalanced"]
@@ -102,15 +102,4 @@ class ClassBalanced(WrapperSelector):
             group.info["class_errors"] = errors.tolist()
         budgets = allocate_budget(sizes, n_select, self.policy, alpha=self.alpha, min_per_class=self.min_per_class,
                                   class_errors=errors)
-        parts = []
-        objective = 0.0
-        for m, b in zip(splits, budgets):
-            if b == 0:
-                continue
-            sub = group.take(m)
-            res = self._inner._select_group(sub, int(b), rng)
-            group.progress.advance("graph", m.size)
-            group.progress.advance("optimize", res.indices.size)
-            objective += res.objective
-            parts.append((m[res.indices], res.gains, res.weights))
-        return merge_groups(parts, by_gain=getattr(self._inner, "merge_by_gain", False), objective=objective)
+        return self._inner._select_groups(group, splits, budgets, rng)

@@ -96,6 +96,13 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
         similarity = params.pop("similarity", None)
         if similarity is None:
             similarity = _similarity_from(params, n_samples)
+        else:
+            knobs = [k for k in ("metric", "n_neighbors") + _routing()["similarity"] if k in params]
+            if knobs:
+                raise ValidationError(
+                    f"{', '.join(f'{k}={params[k]!r}' for k in dict.fromkeys(knobs))} configures the similarity, "
+                    f"and similarity={similarity!r} is given too: pass a configured one "
+                    "(e.g. similarity=KNNGraph(n_neighbors=16, metric='euclidean')) or drop similarity=")
         sel = SubmodularSelector(objective=objective, optimizer=optimizer, similarity=similarity,
                                  budget=params.pop("budget", None), objective_device=params.pop("objective_device", None),
                                  random_state=random_state, label_filter=params.pop("label_filter", "auto"),

@@ -188,6 +188,62 @@ class SubmodularSelector(BaseSelector):
         group.timings["weights"] += time.perf_counter() - t
         return GroupResult(sel, gains, weights, float(f.value))
 
+    def _dense_groups(self, group: Group, members, budgets):
+        """The dense similarity every sub-group would be built with when the
+        grouped fast path gives ``_select_groups``' result bit for bit (facility
+        location, lazy greedy, on the CPU, embeddings without costs, warm
+        start or point weights, every sub-group small enough for a dense
+        block); else None."""
+        from ..objectives._facility_location import FacilityLocation
+        from ..optimizers._lazy import LazyGreedy
+        from ..similarity import AutoSimilarity, DenseSimilarity
+
+        if (group.precomputed or group.costs is not None or group.initial is not None or group.weights is not None
+                or self._device is not None or type(self._objective) is not FacilityLocation
+                or type(self._optimizer) is not LazyGreedy):
+            return None
+        sim = self._similarity
+        if type(sim) is DenseSimilarity:
+            return sim
+        biggest = max((m.size for m, b in zip(members, budgets) if b > 0), default=0)
+        if type(sim) is AutoSimilarity and biggest <= sim.max_dense:
+            return sim._dense
+        return None
+
+    def _select_groups(self, group: Group, members, budgets, rng) -> GroupResult:
+        """Facility location within many small groups (class budgets): every
+        group in one pass (:func:`~coreset.selectors._grouped_fl.facility_location_groups`),
+        skipping the per-group set-up of ``_select_group``; the same picks,
+        gains, weights and objective (``tests/test_select_groups.py``). Any
+        other configuration goes group by group."""
+        dense = self._dense_groups(group, members, budgets)
+        if dense is None:
+            return super()._select_groups(group, members, budgets, rng)
+        from ._grouped_fl import facility_location_groups
+        from ._label_noise import guard_candidates
+
+        cands = None
+        if group.candidates is not None:  # the label filter's suspects: each group's guarded candidates
+            cands = []
+            for m, b in zip(members, budgets):
+                c = group.candidates[m]
+                cands.append(None if b == 0 or c.all() else
+                             np.flatnonzero(guard_candidates(c.copy(), group.suspect_score[m].copy(), int(b))))
+
+        def advance(n_rows, n_picks):
+            group.progress.advance("graph", n_rows)
+            group.progress.advance("optimize", n_picks)
+
+        indices, weights, gains, objective = facility_location_groups(
+            group.data, members, budgets, metric=dense.metric, gamma=getattr(dense, "_gamma", dense.gamma),
+            candidates=cands, timings=group.timings, on_group=advance)
+        if any(b > 0 for b in budgets):
+            group.info.setdefault("form", "dense")
+            if hasattr(self._similarity, "_used"):  # AutoSimilarity's record of what it built
+                used = self._similarity._used
+                self._similarity._used = "dense" if used in (None, "dense") else "mixed"
+        return GroupResult(indices, gains, weights, objective)
+
     def _assign(self, f, data, group, sel):
         """CRAIG's assignment: each point goes to its most similar pick (the
         earlier pick among ties); points no similarity reaches, to their
