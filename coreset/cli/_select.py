@@ -10,7 +10,9 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .._defaults import CHECKPOINT_EVERY, CHUNK_SIZE, RESERVOIR
+from .._defaults import (ALPHA, BACKEND, CCS_BETA, CCS_N_STRATA, CHECKPOINT_EVERY, CHUNK_SIZE, DEVICE, EPSILON,
+                         EXECUTOR, LABEL_FILTER, METHOD, METRIC, MIN_PER_CLASS, OBJECTIVE, OPTIMIZER, PARTITION,
+                         RESERVOIR, SAMPLE_FRACTION)
 from .._io import save_selection
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import DEBUG_FLAG, JSON_FLAG, QUIET_FLAG, Opt, command, library_params
@@ -96,20 +98,20 @@ SELECTION = [
     Opt("n_select", Optional[int], None, P(
         "--n-select", metavar="K", rich_help_panel=_SEL,
         help="Number of points to select, 1 to N. Give this or --fraction."), "select"),
-    Opt("method", str, "submodular", P(
+    Opt("method", str, METHOD, P(
         "--method", metavar="NAME", rich_help_panel=_SEL,
         help="Selection method: submodular (the default), a baseline or an objective name; "
              "`coreset list selectors` and `coreset list objectives` show them."), "select"),
-    Opt("objective", str, "facility_location", P(
+    Opt("objective", str, OBJECTIVE, P(
         "--objective", metavar="NAME", rich_help_panel=_SEL,
-        help="Submodular objective (default facility_location); `coreset list objectives` shows them."), "select"),
+        help=f"Submodular objective (default {OBJECTIVE}); `coreset list objectives` shows them."), "select"),
     Opt("objective_param", Optional[list[str]], None, P(
         "--objective-param", metavar="KEY=VALUE", rich_help_panel=_SEL, show_default=False,
         help="A parameter of the objective, e.g. lambda_=0.3 for graph_cut; repeat for several.")),
-    Opt("optimizer", str, "lazy_greedy", P(
+    Opt("optimizer", str, OPTIMIZER, P(
         "--optimizer", metavar="NAME", rich_help_panel=_SEL,
-        help="Optimizer (default lazy_greedy); `coreset list optimizers` shows them."), "select"),
-    Opt("metric", str, "cosine", P(
+        help=f"Optimizer (default {OPTIMIZER}); `coreset list optimizers` shows them."), "select"),
+    Opt("metric", str, METRIC, P(
         "--metric", metavar="NAME", rich_help_panel=_SEL,
         help=f"Similarity metric: {_choices(METRICS)}."), "select"),
     Opt("n_neighbors", str, "auto", P(
@@ -118,16 +120,16 @@ SELECTION = [
     Opt("class_budget", Optional[str], None, P(
         "--class-budget", metavar="NAME", rich_help_panel=_SEL,
         help=f"Per-class budget policy (needs labels): {_choices(CLASS_BUDGETS)}."), "select"),
-    Opt("min_per_class", int, 0, P(
+    Opt("min_per_class", int, MIN_PER_CLASS, P(
         "--min-per-class", metavar="INT", rich_help_panel=_SEL,
         help="Floor on the points selected from each class (with --class-budget)."), "select"),
-    Opt("alpha", float, 0.5, P(
+    Opt("alpha", float, ALPHA, P(
         "--alpha", metavar="A", rich_help_panel=_SEL,
         help="Exponent of the tempered class budget, share ~ class size ** A, 0 <= A <= 1."), "select"),
-    Opt("epsilon", float, 0.01, P(
+    Opt("epsilon", float, EPSILON, P(
         "--epsilon", metavar="E", rich_help_panel=_SEL,
         help="Accuracy of stochastic_greedy: smaller is closer to lazy greedy and slower."), "select"),
-    Opt("sample_fraction", float, 0.5, P(
+    Opt("sample_fraction", float, SAMPLE_FRACTION, P(
         "--sample-fraction", metavar="F", rich_help_panel=_SEL,
         help="Share of the candidates the sample optimizer draws, in (0, 1]."), "select"),
     Opt("gamma", Optional[float], None, P(
@@ -139,12 +141,12 @@ SELECTION = [
              "fl_gain, centroid_distance; or of the score methods (el2n, grand, ...). See docs/ccs.md."), "select"),
     Opt("beta", Optional[str], None, P(
         "--beta", metavar="auto|B", rich_help_panel=_SEL, show_default=False,
-        help="--method ccs: share of each class's hardest rows dropped, in [0, 1) (default 0.4), or auto "
+        help=f"--method ccs: share of each class's hardest rows dropped, in [0, 1) (default {CCS_BETA}), or auto "
              "(grows with the pruning rate)."), "select"),
     Opt("n_strata", Optional[int], None, P(
         "--n-strata", metavar="INT", rich_help_panel=_SEL, show_default=False,
-        help="--method ccs: equal-width difficulty strata, >= 1 (default 50)."), "select"),
-    Opt("label_filter", str, "auto", P(
+        help=f"--method ccs: equal-width difficulty strata, >= 1 (default {CCS_N_STRATA})."), "select"),
+    Opt("label_filter", str, LABEL_FILTER, P(
         "--label-filter", metavar="NAME", rich_help_panel=_SEL,
         help="With labels: rows whose label looks wrong cannot be picked (they are still covered): auto, "
              "adaptive, probe, knn, cleanlab, or none. See docs/label-noise.md."), "select"),
@@ -158,10 +160,10 @@ SELECTION = [
              "the selection grows from them (its size includes them).")),
 ]
 COMPUTE = [
-    Opt("backend", str, "auto", P(
+    Opt("backend", str, BACKEND, P(
         "--backend", metavar="NAME", rich_help_panel=_RUN,
         help=f"Similarity backend: {_choices(BACKENDS)}."), "select"),
-    Opt("device", str, "auto", P(
+    Opt("device", str, DEVICE, P(
         "--device", metavar="DEV", rich_help_panel=_RUN, help="auto, cpu, cuda or cuda:N."), "select"),
     Opt("batch_size", Optional[int], None, P(
         "--batch-size", metavar="INT", rich_help_panel=_RUN,
@@ -203,13 +205,13 @@ DISTRIBUTED = [
         "--partitions", metavar="N", rich_help_panel=_DIST, show_default=False,
         help="Select with GreeDi: split the points into N partitions (1 to the number of points), select "
              "in each in parallel, merge. See docs/distributed.md.")),
-    Opt("executor", str, "local", P(
+    Opt("executor", str, EXECUTOR, P(
         "--executor", metavar="local|ray", rich_help_panel=_DIST,
         help="Where the partitions run (with --partitions): local (this process) or ray.")),
     Opt("ray_address", Optional[str], None, P(
         "--ray-address", metavar="ADDR", rich_help_panel=_DIST, show_default=False,
         help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting a local one.")),
-    Opt("partition_by", str, "random", P(
+    Opt("partition_by", str, PARTITION, P(
         "--partition-by", metavar="random|kmeans|contiguous", rich_help_panel=_DIST,
         help="How points are split (with --partitions): random, or k-means clusters.")),
     Opt("merge_cap", Optional[int], None, P(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._defaults import SAMPLE_FRACTION
 from .._validation import check_float
 from ._base import Optimizer
 from ._lazy import LazyGreedy
@@ -19,7 +20,7 @@ class SampleGreedy(Optimizer):
 
     name = "sample"
 
-    def __init__(self, fraction: float = 0.5):
+    def __init__(self, fraction: float = SAMPLE_FRACTION):
         self.fraction = fraction
 
     def _cands(self, run, rng):

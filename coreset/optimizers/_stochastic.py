@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .._defaults import EPSILON
 from .._validation import check_float
 from ._base import Optimizer
 
@@ -22,7 +23,7 @@ class StochasticGreedy(Optimizer):
 
     name = "stochastic_greedy"
 
-    def __init__(self, epsilon: float = 0.01):
+    def __init__(self, epsilon: float = EPSILON):
         self.epsilon = epsilon
 
     def sample_size(self, n, n_select):

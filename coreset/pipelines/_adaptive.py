@@ -15,7 +15,6 @@ from .._validation import as_embeddings, check_float, check_int
 from ..exceptions import ValidationError
 from ..selectors import allocate_budget, select
 from ..selectors._grouped_fl import facility_location_groups
-from ..similarity import DENSE_AUTO_MAX
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import LastLayerCapture, find_last_linear, require_torch
 from ._sampler import ScheduleSampler, normalize_weights
@@ -79,10 +78,11 @@ class AdaptiveReselection:
         ``method="random"`` (or ``"stratified_random"``) gives the baseline
         that isolates facility location: the same schedule, budgets and class
         shares, rows drawn at random (no forward pass is spent on it).
-        Without ``select_params`` (dense facility location, classes of at
-        most 2,000 rows) the classes are selected in one compiled pass
-        (:func:`~coreset.selectors._grouped_fl.facility_location_groups`):
-        the same picks and weights as ``select``, without its set-up per class.
+        Without ``select_params`` it is ``select``'s facility location with
+        ``label_filter=None`` (a label vote means nothing on gradient
+        proxies); with classes of at most 2,000 rows ``select`` runs them in
+        one compiled pass (the grouped dense facility location), without
+        set-up per class.
     partition : int >= 2, optional
         Split each class of more than ``partition`` rows at random (seeded by
         ``random_state`` and the epoch) into ``ceil(n_c / partition)`` chunks
@@ -153,7 +153,7 @@ class AdaptiveReselection:
         self._class_sizes = np.bincount(self.labels)[np.unique(self.labels)]
         self._groups = np.split(members, np.cumsum(self._class_sizes)[:-1])
         self._budgets = allocate_budget(self._class_sizes, self.n_select, self.class_budget,
-                                        min_per_class=self.min_per_class)  # the dense path's, fixed per attach
+                                        min_per_class=self.min_per_class)  # the partitioned path's, fixed per attach
         self.epoch = 0
         self.reselections, self.selection_seconds, self.forward_samples = [], 0.0, 0
         self._attached = True
@@ -211,26 +211,22 @@ class AdaptiveReselection:
     def _select(self, G, seed):
         """Facility location within each class (or each class's chunks, with
         ``partition``) on the gradient proxies: ``(indices, weights)``."""
-        if self.partition is None:
-            groups, owner = self._groups, None
-        else:
-            groups, owner = self._chunks(np.random.default_rng(seed))
-        if not self._grouped or (self.partition is None and max(g.size for g in groups) > DENSE_AUTO_MAX):
-            # select's own path (a class too large for a dense block gets a kNN graph there)
-            sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
-                         min_per_class=self.min_per_class, metric=self.metric, random_state=seed,
-                         **self.select_params)
-            return sel.indices, sel.weights
         G = as_embeddings(G, name="gradient proxies")  # non-finite proxies (a diverged model) are refused here
-        budgets = self._budgets
-        if owner is not None:  # each class's budget over its chunks, in proportion to their sizes
-            sizes = np.array([g.size for g in groups], dtype=np.int64)
-            chunk_budgets = np.zeros(len(groups), np.int64)
-            for c, b in enumerate(budgets):
-                at = np.flatnonzero(owner == c)
-                if b > 0:
-                    chunk_budgets[at] = allocate_budget(sizes[at], int(b), "proportional")
-            budgets = chunk_budgets
+        if self.partition is None:
+            # select's own path: its class budget runs the grouped dense pass when every class fits a dense
+            # block (SubmodularSelector._select_groups), else a kNN graph per class; no label filter on
+            # gradient proxies unless select parameters ask for one
+            params = self.select_params if not self._grouped else {"label_filter": None}
+            sel = select(G, n_select=self.n_select, y=self.labels, class_budget=self.class_budget,
+                         min_per_class=self.min_per_class, metric=self.metric, random_state=seed, **params)
+            return sel.indices, sel.weights
+        groups, owner = self._chunks(np.random.default_rng(seed))
+        sizes = np.array([g.size for g in groups], dtype=np.int64)
+        budgets = np.zeros(len(groups), np.int64)  # each class's budget over its chunks, in proportion to their sizes
+        for c, b in enumerate(self._budgets):
+            at = np.flatnonzero(owner == c)
+            if b > 0:
+                budgets[at] = allocate_budget(sizes[at], int(b), "proportional")
         # gamma=None: the euclidean kernel's scale from all of G, as select resolves it
         indices, weights, _, _ = facility_location_groups(G, groups, budgets, metric=self.metric)
         return indices, weights

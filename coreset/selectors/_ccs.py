@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from .._defaults import CCS_BETA, CCS_N_STRATA
 from .._registry import check_name
 from .._validation import check_float, check_int
 from ..exceptions import ValidationError
@@ -58,9 +59,9 @@ __all__ = ["CCSSelector", "ccs_sample", "allocate_strata", "equal_width_strata",
 DEFAULT_SCORE = "label_consistency"
 #: the score without labels (label_consistency needs them; not measured)
 DEFAULT_SCORE_UNLABELLED = "knn_density"
-DEFAULT_BETA = 0.4
+DEFAULT_BETA = CCS_BETA
 #: CCS's code uses 50 strata
-DEFAULT_N_STRATA = 50
+DEFAULT_N_STRATA = CCS_N_STRATA
 #: neighbours of the kNN scores when ``n_neighbors="auto"``
 DEFAULT_N_NEIGHBORS = 10
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from .._defaults import ALPHA, MIN_PER_CLASS
 from .._registry import CLASS_BUDGETS, check_name
 from ..exceptions import ValidationError
 from ._base import BaseSelector, WrapperSelector
@@ -34,7 +35,7 @@ class ClassBalanced(WrapperSelector):
 
     needs_labels = True
 
-    def __init__(self, selector, *, policy="proportional", alpha=0.5, min_per_class=0, n_select=None,
+    def __init__(self, selector, *, policy="proportional", alpha=ALPHA, min_per_class=MIN_PER_CLASS, n_select=None,
                  fraction=None, random_state=None):
         self.selector = selector
         self.policy = policy

@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from .._defaults import ALPHA, EXECUTOR, MIN_PER_CLASS, PARTITION
 from .._registry import CLASS_BUDGETS, check_name
 from .._validation import check_int, check_labels, check_random_state, resolve_n_select
 from ..exceptions import ValidationError
@@ -200,9 +201,9 @@ class GreeDi(WrapperSelector):
 
     accepts_precomputed = False
 
-    def __init__(self, selector, n_partitions=8, *, executor="local", partition="random", oversample=1.0,
-                 merge_cap=None, class_budget=None, alpha=0.5, min_per_class=0, n_select=None, fraction=None,
-                 random_state=None, ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536,
+    def __init__(self, selector, n_partitions=8, *, executor=EXECUTOR, partition=PARTITION, oversample=1.0,
+                 merge_cap=None, class_budget=None, alpha=ALPHA, min_per_class=MIN_PER_CLASS, n_select=None,
+                 fraction=None, random_state=None, ray_address=None, num_cpus=None, max_retries=3, kmeans_sample=65536,
                  column=None, **unsupported):
         for key in unsupported:
             if key in _UNSUPPORTED:

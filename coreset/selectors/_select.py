@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from .._defaults import LABEL_FILTER, METHOD, METRIC, OBJECTIVE, OPTIMIZER
 from .._registry import CLASS_BUDGETS, METHODS, OBJECTIVES, OPTIMIZERS, SELECTORS, check_name
 from .._validation import check_int
 from ..exceptions import UnknownNameError, ValidationError
@@ -38,7 +39,7 @@ def _similarity_from(params: dict, n_hint=None):
     """A Similarity from the flat knobs (``metric``, ``n_neighbors``, ...)."""
     from ..similarity import AutoSimilarity, DenseSimilarity, KNNGraph, Precomputed
 
-    metric = params.pop("metric", "cosine")
+    metric = params.pop("metric", METRIC)
     nn = params.pop("n_neighbors", "auto")
     knobs = {k: params.pop(k) for k in _routing()["similarity"] if k in params}
     if metric == "precomputed":
@@ -62,7 +63,7 @@ def _n_neighbors(nn, n):
     return k
 
 
-def make_selector(method="submodular", *, n_select=None, fraction=None, class_budget=None, random_state=None,
+def make_selector(method=METHOD, *, n_select=None, fraction=None, class_budget=None, random_state=None,
                   n_samples=None, **params):
     """The selector ``select`` runs: ``method`` (a selector or objective name),
     its parameters routed to the part they configure, wrapped in
@@ -78,11 +79,11 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
         raise ValidationError(f"{', '.join(f'{k}={v!r}' for k, v in budget_params.items())} "
                               "applies to class budgets; give class_budget= too")
     if method in OBJECTIVES or method == "submodular":
-        objective = params.pop("objective", "facility_location" if method == "submodular" else method)
+        objective = params.pop("objective", OBJECTIVE if method == "submodular" else method)
         if method != "submodular" and objective != method:
             raise ValidationError(f"method={method!r} is an objective; objective={objective!r} contradicts it")
         check_name("objective", objective, OBJECTIVES) if isinstance(objective, str) else None
-        optimizer = params.pop("optimizer", "lazy_greedy")
+        optimizer = params.pop("optimizer", OPTIMIZER)
         opt_params = {k: params.pop(k) for k in ("epsilon", "sample_fraction") if k in params}
         if isinstance(optimizer, str):
             check_name("optimizer", optimizer, OPTIMIZERS)
@@ -105,7 +106,7 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
                     "(e.g. similarity=KNNGraph(n_neighbors=16, metric='euclidean')) or drop similarity=")
         sel = SubmodularSelector(objective=objective, optimizer=optimizer, similarity=similarity,
                                  budget=params.pop("budget", None), objective_device=params.pop("objective_device", None),
-                                 random_state=random_state, label_filter=params.pop("label_filter", "auto"),
+                                 random_state=random_state, label_filter=params.pop("label_filter", LABEL_FILTER),
                                  label_filter_threshold=params.pop("label_filter_threshold", None))
     else:
         cls = SELECTORS.get(method)
@@ -134,7 +135,7 @@ def make_selector(method="submodular", *, n_select=None, fraction=None, class_bu
     return sel
 
 
-def select(X, n_select=None, *, fraction=None, y=None, method="submodular", class_budget=None, costs=None,
+def select(X, n_select=None, *, fraction=None, y=None, method=METHOD, class_budget=None, costs=None,
            initial_subset=None, random_state=None, callback=None, **params):
     """Select a small weighted subset of ``X``.
 

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .._defaults import DEVICE, LABEL_FILTER, OBJECTIVE, OPTIMIZER
 from .._registry import OBJECTIVES, OPTIMIZERS
 from ..exceptions import ValidationError
 from ._base import BaseSelector, Group, GroupResult, weights_from_assign
@@ -73,9 +74,9 @@ class SubmodularSelector(BaseSelector):
     merge_by_gain = True
     supports_label_filter = True
 
-    def __init__(self, n_select=None, *, fraction=None, objective="facility_location", optimizer="lazy_greedy",
-                 similarity="auto", budget=None, device="auto", objective_device=None, random_state=None,
-                 label_filter="auto", label_filter_threshold=None):
+    def __init__(self, n_select=None, *, fraction=None, objective=OBJECTIVE, optimizer=OPTIMIZER,
+                 similarity="auto", budget=None, device=DEVICE, objective_device=None, random_state=None,
+                 label_filter=LABEL_FILTER, label_filter_threshold=None):
         self.n_select = n_select
         self.fraction = fraction
         self.objective = objective

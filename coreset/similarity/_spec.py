@@ -20,6 +20,7 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
+from .._defaults import BACKEND, METRIC
 from .._registry import BACKENDS, METRICS, check_name
 from .._validation import check_int
 from ..exceptions import ValidationError
@@ -97,7 +98,7 @@ class DenseSimilarity(Similarity):
     """Every pair (N x N memory): cosine / inner_product clipped at 0, euclidean
     as the RBF kernel (see ``docs/engine.md``)."""
 
-    def __init__(self, metric: str = "cosine", gamma: float | None = None, device: str = "cpu"):
+    def __init__(self, metric: str = METRIC, gamma: float | None = None, device: str = "cpu"):
         self.metric = metric
         self.gamma = gamma
         self.device = device
@@ -149,7 +150,7 @@ class KNNGraph(Similarity):
     size of each group it is built on.
     """
 
-    def __init__(self, n_neighbors: int = DEFAULT_N_NEIGHBORS, metric: str = "cosine", backend: str = "auto",
+    def __init__(self, n_neighbors: int = DEFAULT_N_NEIGHBORS, metric: str = METRIC, backend: str = BACKEND,
                  device: str = "auto", exact: bool | None = None, n_probe: int | None = None, n_clusters: int | None = None,
                  batch_size: int | None = None, gamma: float | None = None, precision: str = "fp32"):
         self.n_neighbors = n_neighbors
@@ -230,7 +231,7 @@ class AutoSimilarity(Similarity):
     """Dense for groups of at most ``max_dense`` points, else a kNN graph with
     ``n_neighbors``; the other parameters go to :class:`KNNGraph`."""
 
-    def __init__(self, metric: str = "cosine", max_dense: int = DENSE_AUTO_MAX, **knn_params):
+    def __init__(self, metric: str = METRIC, max_dense: int = DENSE_AUTO_MAX, **knn_params):
         self.metric = metric
         self.max_dense = max_dense
         self.knn_params = knn_params
