@@ -189,6 +189,8 @@ def _merge_group(selector, XU, U, w, part, members, k, rng, metric):
     X = XU[members]
     group = Group(X, None, False, Progress(None, {}))
     prepared = selector._prepare(group, rng)
+    if getattr(prepared, "_similarity", None) is not None:
+        prepared._similarity = _build_once(prepared._similarity)  # the greedy's S, reused by the evaluator
     res = prepared._select_group(group, min(k, members.size), rng)
     candidates = {"merged": (res.indices, res.gains)}
     values = {}
@@ -204,6 +206,7 @@ def _merge_group(selector, XU, U, w, part, members, k, rng, metric):
         best = max(values, key=lambda name: (values[name], name == "merged"))
     else:
         best = "merged"
+    del evaluate, prepared  # the similarity is freed before the exact search of the weights
     pos, gains = candidates[best]
     assign = nearest_among(X, np.arange(X.shape[0]), pos, metric=metric, backend=None)
     weights = np.bincount(assign, weights=w[members], minlength=pos.size).astype(np.float64)
@@ -213,10 +216,34 @@ def _merge_group(selector, XU, U, w, part, members, k, rng, metric):
     return GroupResult(U[members[pos]], np.asarray(gains, np.float64), weights, float(objective)), info
 
 
+class _BuiltOnce:
+    """A resolved similarity whose ``build`` runs once for one X (the same
+    array object): the merge's greedy and RandGreeDi's evaluation of the
+    candidates then read one matrix, the one the greedy selected on. Every
+    other attribute is the wrapped similarity's."""
+
+    def __init__(self, sim):
+        self._sim, self._X, self._built = sim, None, None
+
+    def build(self, X, callback=None):
+        if self._X is not X:
+            self._built, self._X = self._sim.build(X, callback), X
+        return self._built
+
+    def __getattr__(self, name):
+        if name == "_sim":  # not set yet (a copy in the making)
+            raise AttributeError(name)
+        return getattr(self._sim, name)
+
+
+def _build_once(sim):
+    return sim if isinstance(sim, _BuiltOnce) else _BuiltOnce(sim)
+
+
 def _evaluator(prepared, X):
     """``evaluate(positions) -> (value, gains)``: the inner objective on the
-    union, one similarity built for every candidate; None when the inner
-    selector has no objective."""
+    union, on the similarity the merge's greedy built (``_BuiltOnce``); None
+    when the inner selector has no objective."""
     obj, sim = getattr(prepared, "_objective", None), getattr(prepared, "_similarity", None)
     if obj is None or sim is None:
         return None
@@ -225,14 +252,37 @@ def _evaluator(prepared, X):
     S, _ = sim.build(X)
 
     def evaluate(pos):
-        f = obj.bind(Data(features=X, similarity=S))
-        gains = np.empty(pos.size)
-        for t, j in enumerate(pos):
-            gains[t] = float(f.gains(np.array([j], np.int64))[0])
-            f.update(int(j))
-        return float(f.value), gains
+        return _replay(obj.bind(Data(features=X, similarity=S)), pos)
 
     return evaluate
+
+
+def _replay(f, pos):
+    """``(value, gains)`` of the empty ``f`` after adding ``pos`` in order,
+    each pick's gain as it was added; a kernel objective in one compiled loop
+    (the modular optimizer's ``commit_many``: the same gain and update kernels
+    as :func:`_replay_python`, to the bit)."""
+    from ..optimizers._base import is_kernel
+
+    if not is_kernel(f):
+        return _replay_python(f, pos)
+    from ..optimizers._kernels import commit_many
+
+    pos = np.ascontiguousarray(pos, np.int64)
+    out_idx, gains = np.empty(pos.size, np.int64), np.empty(pos.size, np.float64)
+    _, n_out = commit_many(f.state, pos, np.ones(1), False, math.inf, pos.size, out_idx, gains)
+    if n_out != pos.size or not np.array_equal(out_idx, pos):  # a repeated position: never from a merge
+        raise RuntimeError(f"positions must be distinct; committed {n_out} of {pos.size}")
+    return float(f.value), gains
+
+
+def _replay_python(f, pos):
+    """:func:`_replay` for any objective (one protocol call per pick)."""
+    gains = np.empty(pos.size)
+    for t, j in enumerate(pos):
+        gains[t] = float(f.gains(np.array([j], np.int64))[0])
+        f.update(int(j))
+    return float(f.value), gains
 
 
 # ------------------------------------------------------------------ the intermediate merges (tasks)
