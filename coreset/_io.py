@@ -239,6 +239,8 @@ def read_index_file(path: str | os.PathLike, format: str | None = None, *,
         raise IndexFileError(f"index file {str(p)!r} does not exist")
     if p.is_dir():
         raise IndexFileError(f"index file {str(p)!r} is a folder, not a file")
+    if not p.is_file():  # opening a FIFO would wait for a writer forever
+        raise IndexFileError(f"index file {str(p)!r} is not a regular file (a pipe, socket or device)")
     try:
         size = p.stat().st_size
         with open(p, "rb") as fh:

@@ -266,3 +266,44 @@ def test_fingerprint_of_a_file(tmp_path, data):
     assert a == input_fingerprint(str(tmp_path / "x.npy"))
     np.save(tmp_path / "x.npy", X + 1)
     assert input_fingerprint(tmp_path / "x.npy") != a
+
+
+def _in_thread(fn, *args, timeout=20.0, **kw):
+    """``fn(*args)`` in a daemon thread: returns the exception it raised, or
+    fails when it is still blocked after ``timeout`` seconds."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            fn(*args, **kw)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["exc"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    return t, box.get("exc")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("reader", ["embeddings", "labels", "index_file", "npy_source"])
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path, reader):
+    """Opening a FIFO blocks until a writer comes: every reader refuses it
+    with an error that says what it is (it used to hang forever)."""
+    import os
+
+    from coreset import IndexFileError, Selection
+    from coreset.data._sources import NpySource
+
+    fifo = tmp_path / "in.npy"
+    os.mkfifo(fifo)
+    fn = {"embeddings": read_embeddings, "labels": read_labels, "index_file": Selection.load,
+          "npy_source": NpySource}[reader]
+    t, exc = _in_thread(fn, str(fifo))
+    if t.is_alive():  # release the blocked open before failing, so the run does not hang
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"{reader} blocked on a named pipe")
+    assert isinstance(exc, (InputFileError, IndexFileError)), repr(exc)
+    assert "not a regular file" in str(exc) and "in.npy" in str(exc)

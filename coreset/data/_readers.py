@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def _err(path: Path, what: str) -> InputFileError:
     return InputFileError(f"{str(path)!r}: {what}")
 
 
+def _kind(p) -> str:
+    """What a path that exists but is neither a file nor a folder is."""
+    import stat
+
+    mode = os.stat(p).st_mode
+    return ("a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
 def _check_file(path, kinds: tuple[str, ...], what: str) -> tuple[Path, str, bytes]:
     p = Path(path)
     suffix = p.suffix.lower()
@@ -54,6 +64,8 @@ def _check_file(path, kinds: tuple[str, ...], what: str) -> tuple[Path, str, byt
         raise _err(p, "no such file")
     if p.is_dir():
         raise _err(p, "is a folder, not a file")
+    if not p.is_file():  # opening a FIFO would wait for a writer forever
+        raise _err(p, f"is not a regular file ({_kind(p)}); write the {what} to a file first")
     try:
         with open(p, "rb") as fh:
             head = fh.read(8)

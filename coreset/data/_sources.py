@@ -143,6 +143,10 @@ class ArraySource(Source):
 
 def _open(path, fs):
     """A binary file handle on ``path`` (a pyarrow filesystem's when ``fs`` is given)."""
+    if fs is None and os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        from ._readers import _kind  # opening a FIFO would wait for a writer forever
+
+        raise InputFileError(f"{str(path)!r}: is not a regular file ({_kind(path)}); write the data to a file first")
     try:
         return open(path, "rb") if fs is None else fs.open_input_file(path)
     except (OSError, ValueError) as exc:
