@@ -1,16 +1,20 @@
 """Facility location within many small groups at once, on dense blocks.
 
-``select(X, y=y, class_budget=...)`` runs the whole selector machinery once
-per class: validation, a configured selector copy, a bound objective, an
-optimizer run, the weights. That set-up costs ~0.2 ms per class, which is
-most of a selection on small classes and most of an adaptive reselection's
-cost (a selection every few epochs). :func:`facility_location_groups` does
-the same work with none of it: per group one dense block built by the
-engine's own ``_dense_similarity`` (the same bits), then lazy greedy on the
-engine's compiled facility-location state and loop (``tree_init`` /
-``lazy_steps``) in one compiled call. So the picks, gains, CRAIG weights and
-objective are the engine's, bit for bit (``tests/test_grouped_fl.py``
-compares them with ``select`` class by class).
+The class budget's generic split -> select -> merge
+(``BaseSelector._select_groups``) runs the whole selector machinery once per
+class: a configured selector copy, a bound objective, an optimizer run, the
+weights. That set-up costs ~0.06 ms per class, which is most of a selection
+on small classes and most of an adaptive reselection's cost (a selection
+every few epochs). :func:`facility_location_groups` does the same work with
+none of it: per group one dense block built by the engine's own
+``dense_block`` (the same bits), then lazy greedy on the engine's compiled
+facility-location state and loop (``tree_init`` / ``lazy_steps``) in one
+compiled call, among the group's candidates (the label filter's guarded
+ones). ``SubmodularSelector._select_groups`` runs it for class budgets when
+the result is the same, and ``AdaptiveReselection`` for its partitioned
+classes. So the picks, gains, CRAIG weights and objective are the engine's,
+bit for bit (``tests/test_select_groups.py`` compares them with the
+class-by-class path, ``tests/test_grouped_fl.py`` with ``select`` class by class).
 """
 
 from __future__ import annotations
