@@ -11,7 +11,9 @@ engine's own kNN search and similarity (:mod:`coreset.similarity`).
   other label; the kNN detector of :mod:`._label_noise` (its ``score`` is
   ``exp(-this)``: the same ranking as its suspects; with threshold 1 a row is
   a suspect exactly when this is > 0). Rows in another class's territory
-  (often mislabeled) are hard. Needs labels.
+  (often mislabeled) are hard. Needs labels. The neighbours: exact up to
+  20,000 rows, above them the engine's cheap cell search for votes
+  (``build_knn(..., effort="fast")``).
 * ``fl_gain``: minus the facility-location singleton gain of the row within
   its class, divided by the class size: minus the row's mean similarity to its
   class, under the similarity facility location itself uses (dense up to 2,000

@@ -74,6 +74,8 @@ ROWS_PER_PROTOTYPE = 32
 KMEANS_ITERATIONS = 5
 #: knn: neighbours that vote (the row itself excluded)
 KNN_NEIGHBORS = 10
+#: knn on embeddings: the effort of the kNN search (``similarity.build_knn``; "fast": the cheap cell search)
+KNN_EFFORT = "fast"
 #: rows scored per matrix product (bounds the (rows x prototypes) block; the
 #: blocks run side by side, one per CPU, each on one BLAS thread)
 BATCH_ROWS = 2048
@@ -431,12 +433,18 @@ def _cleanlab_issues(codes, P, frac_noise) -> np.ndarray:
 
 def _knn_votes(data, codes, *, metric, seed):
     """Votes of each row's ``KNN_NEIGHBORS`` nearest rows (itself excluded):
-    for its own label, and for the most voted other label."""
+    for its own label, and for the most voted other label. On embeddings the
+    neighbours come from the engine's search at ``KNN_EFFORT`` (above 20,000
+    rows "fast": the cell search with a shorter k-means and no two-hop rounds,
+    about 0.7 of a selection graph's cost; the suspects and CCS's accuracy
+    barely move: docs/benchmarks.md, "Label filter and CCS overhead"); a
+    precomputed similarity keeps its exact top-k."""
     from ..similarity import build_knn
 
     n = codes.size
     k = min(KNN_NEIGHBORS, n - 1)
-    idx, _, _ = build_knn(data, k + 1, metric=metric, random_state=seed, validate=False)
+    idx, _, _ = build_knn(data, k + 1, metric=metric, random_state=seed, validate=False,
+                          effort="full" if metric == "precomputed" else KNN_EFFORT)
     nb = idx[:, 1:]
     labels = codes[nb]
     own = (labels == codes[:, None]).sum(axis=1).astype(np.float64)

@@ -24,8 +24,8 @@ from .._registry import METRICS, check_name
 from .._validation import as_embeddings, check_gamma, check_int, check_not_all_identical
 from ._backends import Backend, make_backend
 from ._metrics import _include_self, _prepare, _self_similarity, _to_similarity, as_similarity, euclidean_gamma
-from ._search import (AUTO_PROBE, knn_precomputed, search_cells, search_cells_backend, search_exact,
-                      search_exact_tiles)
+from ._search import (AUTO_PROBE, EFFORTS, FAST_CELLS, knn_precomputed, search_cells, search_cells_backend,
+                      search_exact, search_exact_tiles)
 
 __all__ = ["knn_graph", "build_knn", "knn_recall", "nearest_among", "EXACT_MAX_N"]
 
@@ -54,10 +54,16 @@ def build_knn(
     random_state: int = 0,
     callback=None,
     validate: bool = True,
+    effort: str = "full",
 ):
     """Like :func:`knn_graph` and also return an info dict (backend, device,
     exact, gamma, seconds). Validates ``X`` unless ``validate=False`` (the
-    selectors, which validated their input once at their boundary)."""
+    selectors, which validated their input once at their boundary).
+    ``effort``: "full" (default) or "fast", for the partitioned search on the
+    CPU only (``_search.search_cells``: twice as many cells from a shorter
+    k-means, ``n_probe`` 1, no two-hop rounds; lower recall at about 0.7 of
+    the cost): for label votes, not for a graph that selects; the exact, GPU
+    and precomputed searches ignore it."""
     if validate and metric == "precomputed":
         X = as_similarity(X)
     elif validate:
@@ -65,17 +71,19 @@ def build_knn(
         check_not_all_identical(X)
     return _build_knn(X, n_neighbors, metric=metric, backend=backend, device=device, exact=exact,
                       batch_size=batch_size, gamma=gamma, n_clusters=n_clusters, n_probe=n_probe,
-                      random_state=random_state, callback=callback)
+                      random_state=random_state, callback=callback, effort=effort)
 
 
 def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto", exact=None, batch_size=None,
-               gamma=None, n_clusters=None, n_probe=None, random_state=0, callback=None, exact_tiles=None):
+               gamma=None, n_clusters=None, n_probe=None, random_state=0, callback=None, exact_tiles=None,
+               effort="full"):
     """:func:`build_knn` on an input validated already. ``exact_tiles``: an
     exact search on the CPU may score in tiles (``EXACT_TILES_MIN_N``); None:
     when ``backend`` is "auto" (a caller holding a resolved backend says
     whether its user chose it)."""
     t0 = time.perf_counter()
     check_name("metric", metric, METRICS)
+    check_name("effort", effort, EFFORTS)
     gamma = check_gamma(gamma)
     if metric == "precomputed":
         S = X
@@ -108,15 +116,20 @@ def _build_knn(X, n_neighbors, *, metric="cosine", backend="auto", device="auto"
         sims, idx = search_exact(be, base, query, k, callback, batch_size)
         del base, query
     else:
-        n_clusters = min(n, check_int(n_clusters, "n_clusters", low=1)) if n_clusters else max(1, int(round(math.sqrt(n))))
-        n_probe = AUTO_PROBE[search] if n_probe is None else int(n_probe)
+        fast = effort == "fast" and search == "cells"
+        n_clusters = min(n, check_int(n_clusters, "n_clusters", low=1)) if n_clusters else \
+            max(1, int(round((FAST_CELLS if fast else 1.0) * math.sqrt(n))))
+        n_probe = AUTO_PROBE["fast" if fast else search] if n_probe is None else int(n_probe)
         if search == "cells":
-            sims, idx = search_cells(X, metric, k, n_clusters, n_probe, random_state, callback)
+            sims, idx = search_cells(X, metric, k, n_clusters, n_probe, random_state, callback,
+                                     effort="fast" if fast else "full")
         else:
             base, query = _prepare(X, metric)
             sims, idx = search_cells_backend(be, base, query, k, n_clusters, n_probe, random_state, callback)
             del base, query
         info.update(search=search, n_clusters=n_clusters, n_probe=n_probe)
+        if fast:
+            info["effort"] = "fast"
     rows = np.arange(n)
     sims = _to_similarity(sims, rows, X, metric, gamma)
     idx, sims = _include_self(idx, sims, _self_similarity(X, rows, metric, gamma), rows)

@@ -15,6 +15,13 @@
   row keeps a sorted top-k list (numba, ``_topk``), on one thread per CPU;
   the blocks are short, so Ctrl-C is honoured between them. Ties go to the
   lower index, so the result does not depend on the threads.
+  ``effort="fast"`` (what a label vote needs, not a graph that selects):
+  ``FAST_CELLS`` times as many cells from a shorter k-means (``FAST_KMEANS``
+  iterations on ``FAST_SAMPLE_PER_CELL`` sample rows a cell), each paired
+  with its nearest cell (``n_probe`` 1), no two-hop rounds; the neighbours
+  found are scored exactly as by the default. About 0.7 of the default's CPU
+  time at 100,000 x 64-128 for k = 11; recall is lower and the label votes
+  move little (docs/benchmarks.md, "Label filter and CCS overhead").
 * :func:`search_cells_backend`: the first partitioned search (each cell
   searched against its ``n_probe`` nearest cells with the backend's flat
   search), kept for GPU backends, where flat searches are cheap.
@@ -31,13 +38,15 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from .._registry import check_name
 from ._blas import one_blas_thread, pmap
 from ._kmeans import kmeans, top_centroids
 from ._metrics import _include_self, _l2_base, _l2_query, point_space
 
 log = logging.getLogger(__name__)
 
-__all__ = ["search_exact", "search_cells", "search_cells_backend", "knn_precomputed", "TILE_ROWS", "TILE_COLS"]
+__all__ = ["search_exact", "search_cells", "search_cells_backend", "knn_precomputed", "TILE_ROWS", "TILE_COLS",
+           "EFFORTS"]
 
 #: rows and columns of one block of products (512 x 1000 float32 scores, 2 MB: in cache)
 TILE_ROWS = 512
@@ -51,8 +60,17 @@ HUB_CELLS = 3
 HUB_ROUNDS = 2
 #: two-hop neighbours: the first this many neighbours of each row, then of each of those
 HOPS = (8, 16)
-#: ``n_probe=None``: cells paired with each cell (search_cells) / searched per cell (backend)
-AUTO_PROBE = {"cells": 2, "backend": 8}
+#: ``n_probe=None``: cells paired with each cell (search_cells) / searched per cell (backend);
+#: ``fast``: search_cells with ``effort="fast"``
+AUTO_PROBE = {"cells": 2, "backend": 8, "fast": 1}
+#: ``effort`` of the cell search: "full" (the graph a selection uses) or "fast" (label votes; module doc)
+EFFORTS = ("full", "fast")
+#: ``effort="fast"``: ``n_clusters=None`` as a multiple of sqrt(N) (``build_knn``); k-means
+#: iterations and sample rows per cell; rounds of two-hop candidates (measured: docs/benchmarks.md)
+FAST_CELLS = 2.0
+FAST_KMEANS = 8
+FAST_SAMPLE_PER_CELL = 24
+FAST_HUB_ROUNDS = 0
 
 
 def search_exact(backend, base, query, k, callback, batch_size):
@@ -69,9 +87,14 @@ def search_exact(backend, base, query, k, callback, batch_size):
     return sims, idx
 
 
-def _cells(V, n_clusters, seed):
-    """k-means cells of the rows of ``V``: (centroids, rows sorted by cell, cell bounds)."""
-    cent = kmeans(V, n_clusters, np.random.default_rng(seed))
+def _cells(V, n_clusters, seed, effort="full"):
+    """k-means cells of the rows of ``V``: (centroids, rows sorted by cell, cell bounds).
+    ``effort="fast"``: ``FAST_KMEANS`` iterations on ``FAST_SAMPLE_PER_CELL`` sample rows a cell."""
+    rng = np.random.default_rng(seed)
+    if effort == "fast":
+        cent = kmeans(V, n_clusters, rng, n_iter=FAST_KMEANS, sample_per_cluster=FAST_SAMPLE_PER_CELL)
+    else:
+        cent = kmeans(V, n_clusters, rng)
     labels = top_centroids(V, cent, 1)[1][:, 0]
     order = np.argsort(labels, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=cent.shape[0]))])
@@ -152,16 +175,20 @@ def _decode_all(L, inv, order, k):
     return sims, idx
 
 
-def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
+def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None, *, effort="full"):
     """Approximate top-k of every row of ``X`` (module doc): ``(scores, ids)``
-    in the score convention of ``_metrics._prepare`` (``<query_i, base_j>``)."""
+    in the score convention of ``_metrics._prepare`` (``<query_i, base_j>``).
+    ``effort``: "full" (the default) or "fast" (a shorter k-means, no two-hop
+    rounds; module doc)."""
     from ._topk import merge_cols, merge_rows, two_hop  # numba: loaded on first use
 
+    check_name("effort", effort, EFFORTS)
     n = X.shape[0]
     clock = _Clock()
     V, off = point_space(X, metric)
     d = V.shape[1]
-    cent, order, bounds = _cells(V, n_clusters, seed)
+    cent, order, bounds = _cells(V, n_clusters, seed, effort)
+    hub_rounds = HUB_ROUNDS if effort == "full" else FAST_HUB_ROUNDS
     clock("cells")
     nc = cent.shape[0]
     counts = np.diff(bounds)
@@ -180,7 +207,7 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
     n_hubs = HUB_CELLS * max(1, n // max(1, int((counts > 0).sum())))
     pairs = sorted({(min(a, b), max(a, b)) for a in range(nc) for b in paired[a]})
     total = sum(int(counts[a]) ** 2 for a in range(nc)) + sum(
-        int(counts[a]) * int(counts[b]) for a, b in pairs) + n * n_hubs * HUB_ROUNDS
+        int(counts[a]) * int(counts[b]) for a, b in pairs) + n * n_hubs * hub_rounds
     run = _graph_progress(n, total, callback)
 
     def tiles(c):
@@ -239,7 +266,7 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
         clock("cell pairs")
         cells = [c for c in range(nc) if counts[c]]
         offered = [np.empty(0, np.int64) for _ in cells]
-        for _ in range(HUB_ROUNDS):  # each round on the graph the last one left
+        for _ in range(hub_rounds):  # each round on the graph the last one left
             hub_sets = list(pmap(hubs, list(zip(cells, offered))))
             clock("two-hop sets")
             run(hub_rows, [(c, r0, r1, H) for c, H in zip(cells, hub_sets) if H.size
@@ -247,7 +274,8 @@ def search_cells(X, metric, k, n_clusters, n_probe, seed, callback=None):
             offered = [np.concatenate([a, b]) for a, b in zip(offered, hub_sets)]
             clock("two-hop rows")
     del Vs
-    log.debug("cell search: %d cells, %d pairs, %d two-hop candidates a cell; %s", nc, len(pairs), n_hubs, clock)
+    log.debug("cell search (%s): %d cells, %d pairs, %d two-hop candidates a cell; %s", effort, nc, len(pairs),
+              n_hubs if hub_rounds else 0, clock)
     if callback:
         callback("graph", n, n)
     # back to the input's row order: scores and input row numbers
