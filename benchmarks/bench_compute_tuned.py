@@ -18,6 +18,20 @@ test split.
 
     python benchmarks/bench_compute_tuned.py                   # all four datasets, clean
     python benchmarks/bench_compute_tuned.py --datasets zipf_hard
+    # a wider grid, learning rate x batch size, the same for every method:
+    python benchmarks/bench_compute_tuned.py --datasets mnist1d_lt --lrs 0.003,0.01,0.03,0.1 \
+        --batch-sizes 25,50,100 --out-tag wide --jobs 2
+
+``--lrs`` / ``--batch-sizes`` default to the optimiser's grid below and the
+dataset's one batch size (the committed runs). The batch size changes the
+number of optimizer steps, not the compute: ``sample_gradients`` counts rows
+through a backward pass, whatever the batch. With ``--batch-sizes`` other
+than the dataset's own, grid points are named ``<lr>,b<batch>``, the choice
+is written as ``chosen_batch_size`` beside ``chosen_lr``, and test folders are
+``lr-<lr>-batch-<batch>``; ``--out-tag T`` writes to
+docs/results/compute-tuned/<dataset>-T/ (the committed folders stay as they
+are). Each validation grid point is kept under ``validation/`` in that folder,
+so a rerun (or ``--jobs`` workers) resumes where it stopped.
 
 Writes docs/results/compute-tuned/<dataset>/validation.json (every grid
 point) and docs/results/compute-tuned/<dataset>/lr-<lr>/results.{csv,json}
@@ -58,69 +72,136 @@ def _mean(rows, method, fraction, metric="balanced_accuracy"):
     return float(np.mean(v)) if v else float("nan")
 
 
-def validate(name):
-    """Validation balanced accuracy of every (method, fraction, rate); the
-    chosen rate per (method, fraction)."""
+def _point(lr, batch, wide):
+    """A grid point's name: the rate alone on today's grid (one batch size)."""
+    return f"{lr:g},b{batch}" if wide else f"{lr:g}"
+
+
+def _folder(lr, batch, wide):
+    return f"lr-{lr:g}-batch-{batch}" if wide else f"lr-{lr:g}"
+
+
+def _validate_point(name, lr, batch, epochs, out):
+    """One grid point on the validation split: compare's rows (resumed from
+    ``out`` when it holds them)."""
+    import torch
+
     from coreset.data import load_dataset, train_validation_split
     from coreset.pipelines import compare
 
+    torch.set_num_threads(1)
+    kw = _kw(SETTINGS[name], epochs)
+    kw.update(lr=lr, batch_size=batch)
+    val = train_validation_split(load_dataset(name), share=0.2, random_state=0)
+    t0 = time.perf_counter()
+    res = compare(val, methods=list(METHODS), fractions=list(FRACTIONS), seeds=list(VALIDATION_SEEDS),
+                  out=out, plots=False, **kw)
+    log(f"{name} validation lr={lr:g} batch={batch}: {time.perf_counter() - t0:.0f} s")
+    return res.rows
+
+
+def _pool(jobs, calls):
+    """Run ``(function, args)`` calls, ``jobs`` processes at a time; results in order."""
+    if jobs <= 1:
+        return [fn(*a) for fn, a in calls]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return [f.result() for f in [ex.submit(fn, *a) for fn, a in calls]]
+
+
+def validate(name, lrs=None, batch_sizes=None, folder=None, jobs=1):
+    """Validation balanced accuracy of every (method, fraction, rate, batch
+    size); the chosen rate (and batch size) per (method, fraction)."""
     s = SETTINGS[name]
     epochs = _epochs(name)
-    val = train_validation_split(load_dataset(name), share=0.2, random_state=0)
-    grid = {}
-    for lr in GRID[s["optimizer"]]:
-        kw = _kw(s, epochs)
-        kw["lr"] = lr
-        t0 = time.perf_counter()
-        res = compare(val, methods=list(METHODS), fractions=list(FRACTIONS), seeds=list(VALIDATION_SEEDS),
-                      plots=False, **kw)
+    lrs = tuple(lrs or GRID[s["optimizer"]])
+    batch_sizes = tuple(batch_sizes or (s["batch_size"],))
+    wide = batch_sizes != (s["batch_size"],)
+    folder = folder or TUNED / name
+    points = [(lr, b) for lr in lrs for b in batch_sizes]
+    run = sorted(points, key=lambda p: -p[0])  # the largest rates first: the likeliest winners of short schedules
+    calls = [(_validate_point, (name, lr, b, epochs, folder / "validation" / _folder(lr, b, wide))) for lr, b in run]
+    done = dict(zip(run, _pool(jobs, calls)))
+    grid, pick = {}, {}
+    for (lr, b), rows in ((p, done[p]) for p in points):  # grid order (ties go to the first): as given
         for m in METHODS:
             for f in (FRACTIONS if m != "full_balanced" else (1.0,)):
-                grid.setdefault(f"{m}@{f:g}", {})[f"{lr:g}"] = _mean(res.rows, m, f)
-        log(f"{name} validation lr={lr:g}: {time.perf_counter() - t0:.0f} s")
-    chosen = {key: float(max(v, key=v.get)) for key, v in grid.items()}
-    return dict(split="train_validation_split(ds, share=0.2, random_state=0)", seeds=list(VALIDATION_SEEDS),
-                epochs=epochs, optimizer=s["optimizer"], grid=grid, chosen_lr=chosen)
+                grid.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide)] = _mean(rows, m, f)
+                pick.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide)] = (lr, b)
+    best = {key: pick[key][max(v, key=v.get)] for key, v in grid.items()}
+    out = dict(split="train_validation_split(ds, share=0.2, random_state=0)", seeds=list(VALIDATION_SEEDS),
+               epochs=epochs, optimizer=s["optimizer"], grid=grid,
+               chosen_lr={key: float(lr) for key, (lr, _) in best.items()})
+    if wide:
+        out.update(lrs=list(lrs), batch_sizes=list(batch_sizes),
+                   chosen_batch_size={key: int(b) for key, (_, b) in best.items()})
+    return out
 
 
-def final(name, chosen):
-    """Test runs: each (method, fraction) with its own chosen rate; one
-    compare call (and folder) per rate, with the methods and fractions that
-    chose it."""
+def _test_point(name, lr, batch, epochs, methods, fractions, out):
+    import torch
+
     from coreset.pipelines import compare
 
+    torch.set_num_threads(1)
+    kw = _kw(SETTINGS[name], epochs)
+    kw.update(lr=lr, batch_size=batch)
+    t0 = time.perf_counter()
+    compare(name, methods=methods, fractions=fractions, seeds=list(SEEDS), out=out, plots=False, **kw)
+    log(f"{name} test lr={lr:g} batch={batch} {methods} {fractions}: {time.perf_counter() - t0:.0f} s -> {out}")
+
+
+def final(name, chosen, folder=None, jobs=1):
+    """Test runs: each (method, fraction) with its own chosen rate (and batch
+    size); one compare call (and folder) per (rate, batch size), with the
+    methods and fractions that chose it."""
     s = SETTINGS[name]
-    by_lr = {}
+    folder = folder or TUNED / name
+    batches = chosen.get("chosen_batch_size")  # absent: today's grid, the dataset's batch size
+    by_point = {}
     for key, lr in chosen["chosen_lr"].items():
         m, f = key.split("@")
-        by_lr.setdefault(lr, {}).setdefault(m, set()).add(float(f))
-    for lr, methods in sorted(by_lr.items()):
-        kw = _kw(s, chosen["epochs"])
-        kw["lr"] = lr
+        b = batches[key] if batches else s["batch_size"]
+        by_point.setdefault((lr, b), {}).setdefault(m, set()).add(float(f))
+    calls = []
+    for (lr, b), methods in sorted(by_point.items()):
         fr = sorted({f for fs in methods.values() for f in fs if f < 1.0}) or [FRACTIONS[0]]
-        out = TUNED / name / f"lr-{lr:g}"
-        t0 = time.perf_counter()
-        compare(name, methods=sorted(methods), fractions=fr, seeds=list(SEEDS), out=out, plots=False, **kw)
-        log(f"{name} test lr={lr:g} {sorted(methods)} {fr}: {time.perf_counter() - t0:.0f} s -> {out}")
+        calls.append((_test_point, (name, lr, b, chosen["epochs"], sorted(methods), fr,
+                                    folder / _folder(lr, b, batches is not None))))
+    _pool(jobs, calls)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=",".join(SETTINGS))
+    p.add_argument("--lrs", type=_floats, default=None, help="learning rates (default: the optimiser's grid)")
+    p.add_argument("--batch-sizes", type=_ints, default=None, help="batch sizes (default: the dataset's one)")
+    p.add_argument("--out-tag", default=None, help="write to compute-tuned/<dataset>-<tag>/")
+    p.add_argument("--jobs", type=int, default=1, help="grid points run at once, one torch thread each")
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     for name in args.datasets.split(","):
-        folder = TUNED / name
+        folder = TUNED / (f"{name}-{args.out_tag}" if args.out_tag else name)
         folder.mkdir(parents=True, exist_ok=True)
         vpath = folder / "validation.json"
         chosen = json.loads(vpath.read_text()) if vpath.exists() else None
         if chosen is None:
-            chosen = validate(name)
+            chosen = validate(name, args.lrs, args.batch_sizes, folder, args.jobs)
             vpath.write_text(json.dumps(chosen, indent=1, sort_keys=True) + "\n")
-        log(f"{name}: chosen rates {chosen['chosen_lr']}")
-        final(name, chosen)
+        log(f"{name}: chosen rates {chosen['chosen_lr']}, batch sizes {chosen.get('chosen_batch_size')}")
+        final(name, chosen, folder, args.jobs)
+
+
+def _floats(text):
+    return tuple(float(v) for v in text.split(","))
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(","))
 
 
 if __name__ == "__main__":

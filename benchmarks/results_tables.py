@@ -152,6 +152,42 @@ def tuned_compute_table():
     return "\n".join(out)
 
 
+def wide_table(name="mnist1d_lt", tag="wide"):
+    """bench_compute_tuned.py --out-tag: each method at its own validation-chosen
+    (rate, batch size), test balanced / worst-class accuracy and the best
+    schedule's gap to ``full_balanced`` per fraction."""
+    base = ROOT / "compute-tuned" / f"{name}-{tag}"
+    if not (base / "validation.json").exists():
+        return ""
+    v = json.loads((base / "validation.json").read_text())
+    rows = []
+    for p in sorted(base.glob("lr-*-batch-*/results.json")):
+        lr, b = p.parent.name[3:].split("-batch-")
+        rows += [dict(r, lr=float(lr), batch=int(b)) for r in json.loads(p.read_text())["rows"]]
+
+    def at(method, f, metric="balanced_accuracy"):
+        key = f"{method}@{1 if method == 'full_balanced' else f:g}"
+        lr, b = v["chosen_lr"][key], v["chosen_batch_size"][key]
+        sub = [r for r in rows if r["lr"] == lr and r["batch"] == b]
+        return cell(sub, method, None if method == "full_balanced" else f, metric), f"{lr:g}, {b}"
+
+    out = [f"| fraction | `full_balanced` (bal / worst; lr, batch) | `rs2:equal` | `rs2:sqrt+la` | "
+           f"best: gap bal / worst | holds |", "|---|---|---|---|---|---|"]
+    (fb, pf), (fw, _) = at("full_balanced", 1), at("full_balanced", 1, "worst_class_accuracy")
+    for f in (0.1, 0.3):
+        cells, gaps = [], {}
+        for m in TUNED_METHODS:
+            (b, pt), (w, _) = at(m, f), at(m, f, "worst_class_accuracy")
+            cells.append(f"{fmt(b)} / {fmt(w)}; {pt}")
+            gaps[m] = (diff(b, fb), diff(w, fw))
+        good = [m for m in gaps if gaps[m][0] >= -0.5 and gaps[m][1] >= -2] if f != 0.1 else []
+        best = max(good or gaps, key=lambda m: gaps[m][0])  # at 30%, as tuned_compute_table
+        ok = gaps[best][0] >= -2 if f == 0.1 else bool(good)
+        out.append(f"| {f:.0%} | {fmt(fb)} / {fmt(fw)}; {pf} | " + " | ".join(cells) +
+                   f" | `{best}` {sgn(gaps[best][0])} / {sgn(gaps[best][1])} | {'yes' if ok else 'no'} |")
+    return "\n".join(out)
+
+
 def adaptive_table(fraction=0.1):
     """The default selection with its default filter (the probe), with
     ``label_filter="adaptive"`` (docs/results/<ds>/<regime>-adaptive/) and with
@@ -221,6 +257,10 @@ if __name__ == "__main__":
     print(compute_table())
     print("\n## Compute, learning rate chosen per method on validation (clean)\n")
     print(tuned_compute_table())
+    print("\n## Compute, mnist1d_lt with a wider grid (learning rate x batch size)\n")
+    print(wide_table())
+    print("\n## Compute, mnist1d_lt one step wider (lr 0.001-0.03 x batch 10-100)\n")
+    print(wide_table(tag="wider"))
     print("\n## Adaptive filter (10%)\n")
     print(adaptive_table(0.1))
     print("\n## Weights\n")
