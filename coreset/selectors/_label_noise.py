@@ -26,8 +26,9 @@ Detectors (every one out of sample: a row never votes for its own label):
     O(N d P) for P <= 4 C prototypes: one matrix product, no training loop.
 ``knn``
     label votes of the ``KNN_NEIGHBORS`` nearest neighbours over all rows
-    (not within the class), on the engine's kNN graph (:mod:`coreset.similarity`;
-    exact up to 20,000 rows, k-means-partitioned above). More precise on
+    (not within the class), on the engine's kNN search (:mod:`coreset.similarity`;
+    exact up to 20,000 rows; above, on embeddings, the cheaper cell search
+    ``effort="fast"``, see ``_knn_votes``). More precise on
     some data, 10-100 times the probe's cost; what ``auto`` runs on a
     precomputed similarity.
 ``cleanlab``
