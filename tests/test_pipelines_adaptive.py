@@ -271,3 +271,29 @@ def test_non_finite_gradient_proxies_are_refused_with_the_row():
         model[2].bias[1] = float("nan")  # a diverged classifier: NaN logits, NaN proxies
     with pytest.raises(ValidationError, match=r"gradient proxies must be finite; found nan at row 0"):
         sched.on_epoch_start(1, model)
+
+
+def test_a_class_above_the_dense_limit_gets_no_label_filter_either():
+    """Without select parameters the reselection is select's facility location
+    with label_filter=None, whatever the class sizes: a class above 2,000
+    rows (the kNN path) used to run the default label filter on the gradient
+    proxies, unlike the dense path."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), [2600, 150, 60])
+    X = (rng.standard_normal((3, D))[y] * 2 + rng.standard_normal((y.size, D))).astype(np.float32)
+    flip = rng.random(y.size) < 0.15  # wrong labels: the filter has suspects to keep out
+    y_noisy = np.where(flip, (y + 1) % 3, y)
+    ds = torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y_noisy))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(D, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    # features=True: the penultimate features join the proxies, and they follow the true classes
+    sched = AdaptiveReselection(0.1, every=2, features=True).attach(ds, epochs=2, random_state=1)
+    sched.on_epoch_start(0, model)
+    G = gradient_proxies(model, BatchFetcher(ds, "cpu"), y_noisy, features=True)
+    kw = dict(n_select=sched.n_select, y=y_noisy, class_budget="proportional", metric="euclidean",
+              random_state=(1 * 1_000_003 + 0) % 2**31)
+    assert np.bincount(y_noisy).max() > 2000  # a class on the kNN path, after the flips too
+    off = coreset.select(G, label_filter=None, **kw)
+    on = coreset.select(G, **kw)
+    assert on.suspects is not None and on.suspects.size > 0 and not np.array_equal(on.indices, off.indices)
+    np.testing.assert_array_equal(sched.indices, off.indices)
