@@ -24,11 +24,16 @@ Sections (each seeded; results merged into results/label-noise-<machine>.json):
     random with equal class budgets from the rows the filter keeps, facility
     location with equal budgets without and with the filter (the default).
 ``regimes``
-    the rule of the default (``auto``) against the probe without a cap and no
-    filter, across clean / 10% symmetric noise / 30% near-duplicates, on the
-    validation split carved from the training rows (never the test split):
-    suspect precision / recall and the validation balanced accuracy of
-    ``facility_location:equal`` at 10% with docs/results.md's models.
+    the rules of ``RULES`` (no filter, the probe = ``auto``, ``adaptive``, and the
+    probe with votes freed of the class prior) across clean / 10% symmetric noise /
+    30% near-duplicates / 10% confusable noise, on the validation split carved
+    from the training rows (never the test split): suspect precision / recall and
+    the validation balanced accuracy of ``facility_location:equal`` at 10% with
+    docs/results.md's models.
+``prior``
+    the detector alone under the prior-free vote rules on each whole training
+    split: share of rows flagged (clean; plain rows and copies with 30%
+    near-duplicates) and precision / recall at 10% symmetric / confusable noise.
 ``speed``
     ``coreset.select(X, fraction=0.1, y=y, class_budget="equal")`` on
     100,000 x 128 (make_zipf, 100 classes, zipf_hard's geometry, 10% symmetric
@@ -214,62 +219,93 @@ def train(seeds, datasets=DATASETS, models=("symmetric", "confusable")) -> dict:
 
 
 # ------------------------------------------------------------------------- regimes
-#: rules compared across the regimes, as (name, NOISE_CAP_FACTOR, NOISE_MIN): "off" no
-#: filter, "old" every out-voted row (the probe's rule, the default before), "cap3" the
-#: cap without the 1% floor, "auto" the default's rule
-RULES = (("off", None, 0.0), ("old", None, 0.0), ("cap3", 3.0, 0.0), ("auto", 3.0, 0.01))
+#: rules compared across the regimes, as (name, label_filter, module settings): "off" no
+#: filter; "probe" every out-voted row (the default, ``auto``); "adaptive" its suspects
+#: capped by the estimated noise; "cap3" that cap without the 1% floor; "prior*" the probe
+#: with votes freed of the class prior (``_label_noise.PRIOR_TEMPER`` t: another class's
+#: votes times (m / n_c) ** t; "prior_capped": that factor capped at 1, bigger classes
+#: scaled down only). Settings are module attributes of ``_noise_rate`` (NOISE_*) or
+#: ``_label_noise`` (PRIOR_*), restored after each rule.
+_PROBE = {"NOISE_CAP_FACTOR": 3.0, "NOISE_MIN": 0.01, "PRIOR_TEMPER": 0.0, "PRIOR_SCALE_UP": True}
+RULES = (
+    ("off", None, _PROBE),
+    ("probe", "auto", _PROBE),
+    ("cap3", "adaptive", {**_PROBE, "NOISE_MIN": 0.0}),
+    ("adaptive", "adaptive", _PROBE),
+    ("prior", "auto", {**_PROBE, "PRIOR_TEMPER": 1.0}),
+    ("prior_t0.5", "auto", {**_PROBE, "PRIOR_TEMPER": 0.5}),
+    ("prior_capped", "auto", {**_PROBE, "PRIOR_TEMPER": 1.0, "PRIOR_SCALE_UP": False}),
+    ("prior_capped_t0.5", "auto", {**_PROBE, "PRIOR_TEMPER": 0.5, "PRIOR_SCALE_UP": False}),
+)
+#: rule names of earlier runs (before "auto" went back to the probe): "old" was the probe,
+#: "auto" the adaptive rule
+_LEGACY_RULES = {"old": "probe", "auto": "adaptive"}
+#: bench_results.py's regimes and confusable noise (a flip to the class whose centroid is
+#: nearest: the case the adaptive rule fails); its epochs are the noisy regime's
+CONFUSABLE = {"confusable": dict(label_noise=0.1, noise_model="confusable")}
 
 
-def regimes(seeds, datasets=DATASETS, rules=RULES) -> dict:
-    """The rule's choice across clean, 10% symmetric noise and 30% near-duplicates
-    (bench_results.py's regimes), on the validation split carved from the training
-    rows (``train_validation_split(ds, share=0.2, random_state=0)``, the regime's
-    knobs applied), never the test split: suspect precision / recall against the
-    flipped rows of that split, and the validation balanced accuracy of
+def _set_rule(settings):
+    from coreset.selectors import _label_noise, _noise_rate
+
+    for k, v in settings.items():
+        setattr(_label_noise if k.startswith("PRIOR") else _noise_rate, k, v)
+
+
+def regimes(seeds, datasets=DATASETS, rules=RULES, regime_names=None) -> dict:
+    """The rule's choice across clean, 10% symmetric noise, 30% near-duplicates
+    (bench_results.py's regimes) and 10% confusable noise, on the validation split
+    carved from the training rows (``train_validation_split(ds, share=0.2,
+    random_state=0)``, the regime's knobs applied), never the test split: suspect
+    precision / recall against the flipped rows of that split (the detector with
+    ``random_state=0``), and the validation balanced accuracy of
     ``facility_location:equal`` at 10% trained as in docs/results.md (the model,
     optimiser and epochs of bench_results.py)."""
     from bench_results import REGIMES, SETTINGS, _kw
 
     from coreset.data import train_validation_split
     from coreset.pipelines import compare
-    from coreset.selectors import _noise_rate as L
 
+    all_regimes = {**REGIMES, **CONFUSABLE}
+    regime_names = list(all_regimes) if regime_names is None else list(regime_names)
     chosen = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results" / "validation.json").read_text())
-    saved = L.NOISE_CAP_FACTOR, L.NOISE_MIN
     rows = []
     try:
         for name in datasets:
-            for regime, knobs in REGIMES.items():
+            for regime in regime_names:
+                knobs = all_regimes[regime]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     val = train_validation_split(load_dataset(name, **knobs), share=0.2, random_state=0)
                 flipped = np.zeros(val.y.size, bool) if val.flipped is None else np.asarray(val.flipped, bool)
-                epochs = int(chosen[f"{name}/{regime}"]["chosen_epochs"])
-                for rule, factor, floor in rules:
-                    L.NOISE_CAP_FACTOR, L.NOISE_MIN = factor, floor
-                    found = find_label_suspects(val.X, val.y, random_state=0)
+                epochs = int(chosen[f"{name}/{'noisy' if regime == 'confusable' else regime}"]["chosen_epochs"])
+                for rule, label_filter, settings in rules:
+                    _set_rule(settings)
+                    found = find_label_suspects(val.X, val.y, method=label_filter or "auto", random_state=0)
                     res = compare(val, methods=["facility_location:equal"], fractions=[0.1], seeds=list(seeds),
-                                  plots=False, select_params={"label_filter": None if rule == "off" else "auto"},
+                                  plots=False, select_params={"label_filter": label_filter},
                                   **_kw(SETTINGS[name], epochs))
                     accs = [r["balanced_accuracy"] for r in res.rows]
-                    row = {"dataset": name, "regime": regime, "rule": rule, "cap_factor": factor, "noise_min": floor,
+                    row = {"dataset": name, "regime": regime, "rule": rule, "label_filter": label_filter,
+                           "settings": dict(settings),
                            "val_balanced_accuracy": float(np.mean(accs)), "val_balanced_accuracy_std": float(np.std(accs)),
                            "seeds": list(seeds), "noise_rate_estimate": found.noise_rate,
                            "true_noise_rate": float(flipped.mean()),
                            **({"n_flagged": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0} if rule == "off"
                               else _pr(found.mask, flipped))}
                     rows.append(row)
-                    print(f"regimes {name:10s} {regime:9s} {rule:7s} val_bacc={row['val_balanced_accuracy']:.4f} "
-                          f"flagged={row['n_flagged']} P={row['precision']:.2f} R={row['recall']:.2f} "
-                          f"noise est={found.noise_rate}", flush=True)
+                    print(f"regimes {name:10s} {regime:10s} {rule:12s} val_bacc={row['val_balanced_accuracy']:.4f} "
+                          f"± {row['val_balanced_accuracy_std']:.4f} flagged={row['n_flagged']} "
+                          f"P={row['precision']:.2f} R={row['recall']:.2f} noise est={found.noise_rate}", flush=True)
     finally:
-        L.NOISE_CAP_FACTOR, L.NOISE_MIN = saved
+        _set_rule(_PROBE)
     return {"split": "train_validation_split(load_dataset(name, **regime), share=0.2, random_state=0)", "rows": rows}
 
 
 def _merge_regimes(old, new) -> dict:
     key = ("dataset", "regime", "rule")
-    rows = {tuple(r[k] for k in key): r for r in ((old or {}).get("rows") or [])}
+    legacy = [{**r, "rule": _LEGACY_RULES.get(r["rule"], r["rule"])} for r in ((old or {}).get("rows") or [])]
+    rows = {tuple(r[k] for k in key): r for r in legacy}
     rows.update({tuple(r[k] for k in key): r for r in new["rows"]})
     rows = sorted(rows.values(), key=lambda r: (DATASETS.index(r["dataset"]), r["regime"], r["rule"]))
     means = {}
@@ -277,8 +313,51 @@ def _merge_regimes(old, new) -> dict:
         means.setdefault(r["rule"], {}).setdefault(r["regime"], []).append(r["val_balanced_accuracy"])
     summary = {rule: {reg: float(np.mean(v)) for reg, v in by.items()} for rule, by in means.items()}
     for rule, by in means.items():
-        summary[rule]["all"] = float(np.mean([x for v in by.values() for x in v]))
+        summary[rule]["all"] = float(np.mean([x for v in by.values() for x in v]))  # every regime run
+        summary[rule]["all_but_confusable"] = float(np.mean([x for g, v in by.items() if g != "confusable" for x in v]))
     return {"split": new["split"], "rows": rows, "mean_val_balanced_accuracy": summary}
+
+
+# ------------------------------------------------------------------------- prior
+#: the probe rules of ``regimes`` whose votes differ (the detector alone)
+PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.5")
+
+
+def prior_flags(seeds=(0,)) -> dict:
+    """What the prior-free votes flag on each dataset's whole training split
+    (``load_dataset(name, random_state=seed, ...)``, the detector with
+    ``random_state=0``): the share of rows flagged on clean labels (every one a
+    false positive), with 30% near-duplicates the share of the rows that are
+    neither copies nor copy sources, and at 10% symmetric / confusable noise the
+    precision and recall against the flipped rows."""
+    settings = {name: s for name, _, s in RULES}
+    cases = {"clean": {}, "redundant": dict(duplicates=0.3), "symmetric": dict(label_noise=NOISE),
+             "confusable": dict(label_noise=NOISE, noise_model="confusable")}
+    rows = []
+    try:
+        for name in DATASETS:
+            for case, knobs in cases.items():
+                for seed in seeds:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        d = load_dataset(name, random_state=seed, **knobs)
+                    for rule in PRIOR_RULES:
+                        _set_rule(settings[rule])
+                        flag = find_label_suspects(d.X, d.y, random_state=0).mask
+                        row = {"dataset": name, "case": case, "seed": seed, "rule": rule,
+                               "flagged_share": float(flag.mean())}
+                        if case == "redundant":
+                            plain = ~np.asarray(d.copied, bool)
+                            plain[d.copy_source[d.copy_source >= 0]] = False
+                            row["flagged_share_plain_rows"] = float(flag[plain].mean())
+                            row["flagged_share_copies"] = float(flag[np.asarray(d.copied, bool)].mean())
+                        elif case != "clean":
+                            row.update(_pr(flag, np.asarray(d.flipped, bool)))
+                        rows.append(row)
+                        print("prior", json.dumps(row), flush=True)
+    finally:
+        _set_rule(_PROBE)
+    return {"rows": rows}
 
 
 # ------------------------------------------------------------------------- speed
@@ -316,9 +395,10 @@ def speed(reps=3) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("section", choices=("detect", "tune", "train", "regimes", "speed", "all"))
+    ap.add_argument("section", choices=("detect", "tune", "train", "regimes", "prior", "speed", "all"))
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--rules", nargs="+", default=[r[0] for r in RULES], help="regimes: the rules to compare")
+    ap.add_argument("--regimes", nargs="+", default=None, help="regimes: clean noisy redundant confusable")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--machine", default=None)
     ap.add_argument("--out", default=None)
@@ -327,14 +407,16 @@ def main(argv=None):
     path = Path(a.out) if a.out else RESULTS / f"label-noise-{info['name']}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     result["machine"] = info
-    sections = ("detect", "tune", "train", "regimes", "speed") if a.section == "all" else (a.section,)
+    sections = ("detect", "tune", "train", "regimes", "prior", "speed") if a.section == "all" else (a.section,)
     for s in sections:
         t = time.perf_counter()
         if s == "regimes":  # merged into the earlier rows: one run per dataset or rule is enough
-            new = regimes(a.seeds, datasets=a.datasets, rules=[r for r in RULES if r[0] in a.rules])
+            new = regimes(a.seeds, datasets=a.datasets, rules=[r for r in RULES if r[0] in a.rules],
+                          regime_names=a.regimes)
             result[s] = _merge_regimes(result.get(s), new)
         else:
-            result[s] = {"detect": detect, "tune": tune, "train": train}[s](a.seeds) if s != "speed" else speed()
+            result[s] = {"detect": detect, "tune": tune, "train": train, "prior": prior_flags}[s](a.seeds) \
+                if s != "speed" else speed()
         result[s]["seconds"] = time.perf_counter() - t
         write_json(path, result)
     print("wrote", path)

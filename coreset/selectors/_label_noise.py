@@ -77,6 +77,12 @@ KMEANS_ITERATIONS = 5
 KNN_NEIGHBORS = 10
 #: knn on embeddings: the effort of the kNN search (``similarity.build_knn``; "fast": the cheap cell search)
 KNN_EFFORT = "fast"
+#: probe: another class's votes in a cell count ``v_c (m / n_c) ** PRIOR_TEMPER`` (``_cell_votes``):
+#: 0 = votes count rows (a big class out-votes a small one by its size), 1 = prior-free
+PRIOR_TEMPER = 0.0
+#: with PRIOR_TEMPER > 0: False caps the rescale factor at 1 (a bigger class's votes are scaled
+#: down to the own class's size, a smaller class's are not scaled up)
+PRIOR_SCALE_UP = True
 #: rows scored per matrix product (bounds the (rows x prototypes) block; the
 #: blocks run side by side, one per CPU, each on one BLAS thread)
 BATCH_ROWS = 2048
@@ -187,7 +193,8 @@ def detect(data, y, method, threshold, *, precomputed=False, metric="cosine", se
     if method == "knn":
         own, other = _knn_votes(data, codes, metric="precomputed" if precomputed else metric, seed=seed)
     else:
-        own, other, scores, rank = _probe(data, codes, n_classes, rng, keep_scores=method == "cleanlab")
+        own, other, scores, rank = _probe(data, codes, n_classes, rng, keep_scores=method == "cleanlab",
+                                          prior=PRIOR_TEMPER)
     score = (own + 0.5) / (other + 0.5)
     noise_rate = None
     if method == "cleanlab":
@@ -310,14 +317,15 @@ def _prototypes(Z, codes, n_classes, rng):
     return np.concatenate(sums), np.concatenate(counts), np.asarray(owner, np.int64), row_proto
 
 
-def _probe(X, codes, n_classes, rng, *, keep_scores=False):
+def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     """The probe's votes: each row joins the cell of its nearest prototype
     (its own prototype without it: leave-one-out), and the labels of the
     other rows of that cell vote. Returns (votes for the row's label, votes
     for the most voted other label, with ``keep_scores`` the rows x classes
     matrix of the nearest prototype's cosine per class, else None, and the
     rank of the row's own label among the classes by that cosine: 1 = its
-    own class is the nearest)."""
+    own class is the nearest). ``prior``: how far the votes are freed of the
+    class prior (:func:`_cell_votes`)."""
     from ..similarity import one_blas_thread, pmap
     from ._probe_kernel import nearest_prototypes
 
@@ -350,33 +358,57 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False):
     with one_blas_thread():  # blocks side by side, one per CPU (similarity._blas)
         for _ in pmap(block, range(0, n, BATCH_ROWS)):
             pass
-    own, other = _cell_votes(near, codes, n_classes)
+    own, other = _cell_votes(near, codes, n_classes, prior)
     return own, other, scores, rank
 
 
-def _cell_votes(cell, codes, n_classes):
+def _cell_votes(cell, codes, n_classes, prior=0.0):
     """For each row: how many other rows of its cell carry its label, and how
-    many carry the most frequent other label (sparse counts: O(N log N))."""
+    many carry the most voted other label (sparse counts: O(N log N)).
+
+    ``prior`` = t in [0, 1]: another label's votes count ``v_c (m / n_c) ** t``,
+    ``n_c`` its class's rows and ``m`` the other rows of the row's own class
+    (at least 1): the other class's votes rescaled to the own class's size. At
+    t = 0 votes count rows (the vote is P(label | cell), which carries the
+    class prior); at t = 1 they compare P(cell | class), so a big class cannot
+    out-vote a small one by its size alone. The most voted other label is the
+    one with the largest rescaled votes."""
     keys = cell * n_classes + codes
     uniq, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
     inv = inv.ravel()
     own = cnt[inv].astype(np.float64) - 1.0
     ucell, ulab = uniq // n_classes, uniq % n_classes
-    order = np.lexsort((ulab, -cnt, ucell))  # per cell, the most frequent label first
+    if prior and not PRIOR_SCALE_UP:  # the rescale factor capped at 1: per (cell, label) pair
+        from ._probe_kernel import capped_other_votes
+
+        size = np.bincount(codes, minlength=n_classes).astype(np.float64)
+        starts = np.flatnonzero(np.r_[True, ucell[1:] != ucell[:-1], True]).astype(np.int64)
+        pair_other = np.empty(uniq.size, np.float64)
+        capped_other_votes(starts, ulab.astype(np.int64), cnt.astype(np.float64),
+                           np.maximum(size[ulab] - 1.0, 1.0), size, float(prior), pair_other)
+        return own, pair_other[inv]
+    if prior:
+        size = np.bincount(codes, minlength=n_classes).astype(np.float64)
+        weight = cnt / size[ulab] ** prior  # v_c / n_c ** t
+    else:
+        weight = cnt.astype(np.float64)
+    order = np.lexsort((ulab, -weight, ucell))  # per cell, the most voted label first (ties: the lower label)
     head = np.ones(order.size, bool)
     head[1:] = ucell[order][1:] != ucell[order][:-1]
     n_cells = int(cell.max()) + 1
     top_lab = np.full(n_cells, -1, np.int64)
-    top_cnt = np.zeros(n_cells, np.int64)
-    second = np.zeros(n_cells, np.int64)
+    top_w = np.zeros(n_cells, np.float64)
+    second = np.zeros(n_cells, np.float64)
     first_idx = np.flatnonzero(head)
     top_lab[ucell[order][first_idx]] = ulab[order][first_idx]
-    top_cnt[ucell[order][first_idx]] = cnt[order][first_idx]
+    top_w[ucell[order][first_idx]] = weight[order][first_idx]
     nxt = first_idx + 1
     has2 = nxt < order.size
     has2[has2] &= ~head[nxt[has2]]
-    second[ucell[order][first_idx[has2]]] = cnt[order][nxt[has2]]
-    other = np.where(top_lab[cell] == codes, second[cell], top_cnt[cell]).astype(np.float64)
+    second[ucell[order][first_idx[has2]]] = weight[order][nxt[has2]]
+    other = np.where(top_lab[cell] == codes, second[cell], top_w[cell])
+    if prior:
+        other = other * np.maximum(size[codes] - 1.0, 1.0) ** prior  # in rows of the own class
     return own, other
 
 

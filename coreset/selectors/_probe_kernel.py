@@ -43,3 +43,22 @@ def nearest_prototypes(SR, first, codes, near, rank, per_class):  # pragma: no c
                 r += 1
         near[i] = arg
         rank[i] = r
+
+
+@njit(nogil=True, cache=True)
+def capped_other_votes(starts, labels, counts, m_own, size, temper, out):  # pragma: no cover - compiled
+    """For each (cell, label) pair ``i`` (pairs grouped by cell: cell ``k``'s
+    are ``starts[k]`` up to ``starts[k + 1]``): the largest over the cell's
+    other labels ``j`` of ``counts[j] * min(1, (m_own[i] / size[labels[j]]) ** temper)``
+    (a bigger class's votes scaled down to the own class's size, a smaller
+    class's kept), written to ``out[i]`` (0 when the cell holds no other label)."""
+    for k in range(starts.shape[0] - 1):
+        for i in range(starts[k], starts[k + 1]):
+            best = 0.0
+            for j in range(starts[k], starts[k + 1]):
+                if j != i:
+                    f = (m_own[i] / size[labels[j]]) ** temper
+                    v = counts[j] * (f if f < 1.0 else 1.0)
+                    if v > best:
+                        best = v
+            out[i] = best
