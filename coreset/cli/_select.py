@@ -7,18 +7,18 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
-from .._defaults import (ALPHA, BACKEND, CCS_BETA, CCS_N_STRATA, CHECKPOINT_EVERY, CHUNK_SIZE, DEVICE, EPSILON,
-                         EXECUTOR, LABEL_FILTER, METHOD, METRIC, MIN_PER_CLASS, OBJECTIVE, OPTIMIZER, PARTITION,
-                         RESERVOIR, SAMPLE_FRACTION)
+from .._defaults import (ALPHA, BACKEND, CCS_BETA, CCS_N_STRATA, DEVICE, EPSILON, LABEL_FILTER, METHOD, METRIC,
+                         MIN_PER_CLASS, OBJECTIVE, OPTIMIZER, SAMPLE_FRACTION)
 from .._io import save_selection
 from .._registry import BACKENDS, CLASS_BUDGETS, METRICS
 from ._options import DEBUG_FLAG, JSON_FLAG, QUIET_FLAG, Opt, command, library_params
-from ._common import (check_output, check_output_target, cli_errors, jsonable, logging_to_stderr, stderr_console,
-                      stdout_console)
+from ._common import check_output, cli_errors, jsonable, logging_to_stderr, stderr_console
 from ._progress import ProgressReporter
+from ._select_scale import (DISTRIBUTED, STREAM, check_shards_usage, greedi_options, select_greedi, select_stream,
+                            stream_options)
+from ._select_summary import print_summary, summary
 
 __all__ = ["select_command", "parse_n_neighbors", "GROUPS"]
 
@@ -199,43 +199,6 @@ OUTPUT = [
         "--verbose", "-v", rich_help_panel=_OUT, help="Log what the library does (stderr).")),
     Opt("debug", bool, False, DEBUG_FLAG),
 ]
-_DIST = "Distributed (GreeDi)"
-DISTRIBUTED = [
-    Opt("partitions", Optional[int], None, P(
-        "--partitions", metavar="N", rich_help_panel=_DIST, show_default=False,
-        help="Select with GreeDi: split the points into N partitions (1 to the number of points), select "
-             "in each in parallel, merge. See docs/distributed.md.")),
-    Opt("executor", str, EXECUTOR, P(
-        "--executor", metavar="local|ray", rich_help_panel=_DIST,
-        help="Where the partitions run (with --partitions): local (this process) or ray.")),
-    Opt("ray_address", Optional[str], None, P(
-        "--ray-address", metavar="ADDR", rich_help_panel=_DIST, show_default=False,
-        help="Join this Ray cluster (host:port, ray://host:port or auto) instead of starting a local one.")),
-    Opt("partition_by", str, PARTITION, P(
-        "--partition-by", metavar="random|kmeans|contiguous", rich_help_panel=_DIST,
-        help="How points are split (with --partitions): random, or k-means clusters.")),
-    Opt("merge_cap", Optional[int], None, P(
-        "--merge-cap", metavar="ROWS", rich_help_panel=_DIST, show_default=False,
-        help="Merge the partitions' picks in a tree (multi-round GreeDi) so that no merge selects from more than "
-             "ROWS rows (>= the number selected); default: one merge of all the picks.")),
-]
-_STREAM = "Streaming"
-STREAM = [
-    Opt("stream", bool, False, P(
-        "--stream", rich_help_panel=_STREAM,
-        help="One pass over INPUT (.npy or .parquet) in chunks with bounded memory (Sieve-Streaming++ on "
-             "facility location against a seeded reservoir); see docs/streaming.md.")),
-    Opt("chunk_size", int, CHUNK_SIZE, P(
-        "--chunk-size", metavar="N", rich_help_panel=_STREAM, help="Rows read at a time (with --stream).")),
-    Opt("reservoir", int, RESERVOIR, P(
-        "--reservoir", metavar="R", rich_help_panel=_STREAM,
-        help="Rows drawn (seeded, uniform) as the ground set coverage is measured on (with --stream).")),
-    Opt("checkpoint", Optional[Path], None, P(
-        "--checkpoint", metavar="PATH", rich_help_panel=_STREAM, show_default=False,
-        help="Save the stream's state here and resume from it when it exists (with --stream).")),
-    Opt("checkpoint_every", int, CHECKPOINT_EVERY, P(
-        "--checkpoint-every", metavar="M", rich_help_panel=_STREAM, help="Chunks between checkpoints.")),
-]
 GROUPS = (INPUT, SELECTION, COMPUTE, DISTRIBUTED, STREAM, OUTPUT)
 
 
@@ -257,7 +220,7 @@ def select_command(v: dict):
                                  param_hint="'--labels'")
     fmt = check_output(output, v["format"], [("INPUT", input), ("the --labels file", v["labels"]),
                                              ("--checkpoint", v["checkpoint"])])
-    _check_shards_usage(v)
+    check_shards_usage(v)
     params = library_params(v, *GROUPS)
     if "n_neighbors" in params:
         params["n_neighbors"] = parse_n_neighbors(params["n_neighbors"])
@@ -272,12 +235,12 @@ def select_command(v: dict):
     objective_params = _parse_objective_params(v["objective_param"])
     if objective_params:
         params["objective_params"] = objective_params
-    greedi = _greedi_options(v)
+    greedi = greedi_options(v)
     if greedi is not None and (params.get("label_filter") is not None or "label_filter_threshold" in params):
         raise typer.BadParameter("--label-filter applies without --partitions (GreeDi selects from every row)",
                                  param_hint="'--label-filter'")
-    if _stream_options(v, params):
-        return _select_stream(v, fmt)
+    if stream_options(v, params):
+        return select_stream(v, fmt)
 
     err = stderr_console()
     with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
@@ -297,7 +260,7 @@ def select_command(v: dict):
             import coreset
 
             if greedi is not None:
-                sel = _select_greedi(rows or X, y, input, params, greedi, v["seed"],
+                sel = select_greedi(rows or X, y, input, params, greedi, v["seed"],
                                      reporter.callback if reporter.enabled else None)
             else:
                 sel = coreset.select(X, y=y, random_state=v["seed"],
@@ -317,159 +280,11 @@ def select_command(v: dict):
                 t_write = time.perf_counter() - t0
         wall = time.perf_counter() - t_wall
 
-    summary = _summary(sel, X, y, output, fmt, t_read, t_write, wall)
+    result = summary(sel, X, y, output, fmt, t_read, t_write, wall)
     if v["as_json"]:
-        typer.echo(json.dumps(jsonable(summary)))
+        typer.echo(json.dumps(jsonable(result)))
     else:
-        _print_summary(summary)
-
-
-def _check_shards_usage(v: dict) -> None:
-    """Usage checks (exit 2) for an INPUT that is a folder, glob or URI of shards."""
-    from ..data._shards import input_spec, is_sharded
-
-    if v["input"] is None or not is_sharded(input_spec(v["input"])):
-        return
-    if v["labels"] is None and v["labels_column"] is not None:
-        raise typer.BadParameter("reads labels from an INPUT file; for a folder, glob or URI of shards give the "
-                                 "labels as a file with --labels", param_hint="'--labels-column'")
-    out = v["output"]
-    if v["input"].is_dir() and out.resolve().parent == v["input"].resolve() and out.suffix.lower() in (
-            ".npy", ".parquet", ".pq"):
-        raise typer.BadParameter(f"{str(out)!r} is inside the shard folder INPUT, where it would be read as a "
-                                 "shard next time; write it elsewhere", param_hint="'--output'")
-
-
-def _greedi_options(v: dict):
-    """GreeDi's settings from --partitions / --executor / --ray-address /
-    --partition-by, or None without --partitions (usage errors exit 2)."""
-    if v["partitions"] is None:
-        for name, flag, default in (("executor", "--executor", "local"), ("ray_address", "--ray-address", None),
-                                    ("partition_by", "--partition-by", "random"), ("merge_cap", "--merge-cap", None)):
-            if v[name] != default:
-                raise typer.BadParameter(f"{flag} applies with --partitions", param_hint=f"'{flag}'")
-        return None
-    if v["partitions"] < 1:
-        raise typer.BadParameter(f"must be >= 1; got {v['partitions']}", param_hint="'--partitions'")
-    if v["executor"] not in ("local", "ray"):
-        raise typer.BadParameter(f"choose local or ray; got {v['executor']!r}", param_hint="'--executor'")
-    if v["partition_by"] not in ("random", "kmeans", "contiguous"):
-        raise typer.BadParameter(f"choose random, kmeans or contiguous; got {v['partition_by']!r}",
-                                 param_hint="'--partition-by'")
-    if v["ray_address"] is not None and v["executor"] != "ray":
-        raise typer.BadParameter("--ray-address applies with --executor ray", param_hint="'--ray-address'")
-    return {"n_partitions": v["partitions"], "executor": v["executor"], "ray_address": v["ray_address"],
-            "partition": v["partition_by"], "column": v["column"], "merge_cap": v["merge_cap"]}
-
-
-def _select_greedi(X, y, input, params, greedi, seed, callback):
-    """GreeDi around the selector ``select`` would run; a ``.npy`` INPUT is
-    passed by path, so the partitions read their own rows."""
-    from ..selectors import make_selector
-    from ..selectors._greedi import GreeDi
-
-    params = dict(params)
-    size = {"n_select": params.pop("n_select", None), "fraction": params.pop("fraction", None)}
-    budget = {k: params.pop(k) for k in ("class_budget", "alpha", "min_per_class") if k in params}
-    warm = {"initial_subset": params.pop("initial_subset", None)}  # GreeDi.fit refuses it by name
-    # a class budget wraps the selector (ClassBalanced): GreeDi composes with it
-    inner = make_selector(random_state=seed, n_samples=int(X.shape[0]), **params, **budget)
-    column = greedi.pop("column")
-    source = input if input is not None and input.suffix.lower() == ".npy" and input.is_file() else X
-    model = GreeDi(inner, **greedi, random_state=seed, **size,
-                   column=column if source is input else None)  # a row source (shards) knows its column
-    return model.fit(source, y, callback=callback, **warm).selection_
-
-
-def _stream_options(v: dict, params: dict) -> bool:
-    """Usage checks of the streaming options; True when --stream is set."""
-    given = [f"--{o.name.replace('_', '-')}" for o in STREAM[1:] if v[o.name] != o.default]
-    if not v["stream"]:
-        if given:
-            raise typer.BadParameter(f"{', '.join(given)} apply with --stream", param_hint=f"'{given[0]}'")
-        return False
-    if v["input"] is None:
-        raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet)", param_hint="'--stream'")
-    from ..data._readers import is_hf_folder
-
-    if v["input"].is_dir() and is_hf_folder(v["input"]):
-        raise typer.BadParameter("--stream reads an INPUT file (.npy or .parquet) or a folder of such shards; a "
-                                 "Hugging Face dataset folder is read whole: drop --stream", param_hint="'--stream'")
-    if v["n_select"] is None:
-        raise typer.BadParameter("--stream needs --n-select (the stream's length is not known up front)",
-                                 param_hint="'--n-select'")
-    extra = sorted(set(params) - {"n_select", "objective"})
-    if extra or v["labels"] is not None or v["labels_column"] is not None or v.get("partitions") is not None:
-        names = [f"--{k.replace('_', '-')}" for k in extra] or ["--labels"]
-        raise typer.BadParameter(f"{', '.join(names)} do not apply with --stream", param_hint="'--stream'")
-    for name, low in (("chunk_size", 1), ("reservoir", 1), ("checkpoint_every", 1)):
-        if v[name] < low:
-            raise typer.BadParameter(f"must be >= {low}; got {v[name]}", param_hint=f"'--{name.replace('_', '-')}'")
-    return True
-
-
-class _StreamBar:
-    """The stream's progress bar: rows, rows/s and the running objective estimate."""
-
-    objective = float("nan")
-
-    def __init__(self, console, enabled):
-        self.progress = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("stream"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[rate]} rows/s  objective {task.fields[obj]}"),
-                                     TimeElapsedColumn(), console=console, transient=True)
-            self.task = self.progress.add_task("stream", total=None, rate="-", obj="-")
-        self.t0 = time.perf_counter()
-
-    def __call__(self, stage, done, total):
-        if self.progress is not None:
-            rate = done / max(time.perf_counter() - self.t0, 1e-9)
-            self.progress.update(self.task, completed=done, total=total, rate=f"{rate:,.0f}",
-                                 obj=f"{self.objective:.6g}")
-
-    def __enter__(self):
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
-        return False
-
-
-def _select_stream(v: dict, fmt: str) -> None:
-    import coreset
-
-    err = stderr_console()
-    output = v["output"]
-    if v["checkpoint"] is not None:  # the checkpoint is written too: the same check (--output was checked)
-        check_output_target(v["checkpoint"], [("INPUT", v["input"])], param="--checkpoint")
-    with cli_errors(v["debug"]), logging_to_stderr(err, verbose=v["verbose"], debug=v["debug"], quiet=v["quiet"]):
-        t_wall = time.perf_counter()
-        with _StreamBar(err, not v["quiet"] and err.is_terminal) as bar:
-            from ..data._shards import input_spec
-
-            sel = coreset.select_stream(input_spec(v["input"]), v["n_select"], objective=v["objective"],
-                                        chunk_size=v["chunk_size"], reservoir=v["reservoir"],
-                                        random_state=v["seed"], checkpoint=v["checkpoint"],
-                                        checkpoint_every=v["checkpoint_every"], callback=bar, column=v["column"])
-        sel = sel.with_meta(input=v["input"].name)
-        t0 = time.perf_counter()
-        save_selection(sel, output, format=fmt, param="--output")
-        t_write = time.perf_counter() - t0
-        wall = time.perf_counter() - t_wall
-    from types import SimpleNamespace
-
-    shape_only = SimpleNamespace(shape=(int(sel.meta["n_samples"]), int(sel.meta["n_features"])))
-    summary = _summary(sel, shape_only, None, output, fmt, 0.0, t_write, wall)
-    if v["as_json"]:
-        typer.echo(json.dumps(jsonable(summary)))
-    else:
-        _print_summary(summary)
+        print_summary(result)
 
 
 def _read_input(input, dataset, column, labels, labels_column, *, whole=True):
@@ -498,83 +313,3 @@ def _read_input(input, dataset, column, labels, labels_column, *, whole=True):
     if labels is not None:
         y = read_labels(labels, column=labels_column)
     return X, y, input.name, None
-
-
-def _summary(sel, X, y, output: Path, fmt: str, t_read: float, t_write: float, wall: float) -> dict:
-    meta = sel.meta
-    n = int(meta.get("n_samples", X.shape[0]))
-    covered = total = None
-    if y is not None:
-        y = np.asarray(y)
-        total = int(np.unique(y).shape[0])
-        chosen = sel.labels if sel.labels is not None else y[sel.indices]
-        covered = int(np.unique(chosen).shape[0])
-    stages = {k: float(v) for k, v in (meta.get("timings") or {}).items() if k not in ("read", "total")}
-    timings = {"read": t_read, **stages, "write": t_write, "total": wall}
-    return {
-        "input": meta.get("input"),
-        "input_fingerprint": meta.get("input_fingerprint"),
-        "n_samples": n,
-        "n_features": int(X.shape[1]),
-        "n_select": len(sel),
-        "classes_covered": covered,
-        "classes_total": total,
-        "objective_value": sel.objective,
-        "method": meta.get("method"),
-        "objective": meta.get("objective_name"),
-        "optimizer": meta.get("optimizer"),
-        "metric": meta.get("metric"),
-        "n_neighbors": meta.get("n_neighbors"),
-        "class_budget": meta.get("class_budget"),
-        "backend": meta.get("backend"),
-        "device": meta.get("device"),
-        "seed": meta.get("random_state"),
-        "weights_sum": float(sel.weights.sum()),
-        "knee": _knee(sel, n),
-        "output": str(output),
-        "format": fmt,
-        "timings": timings,
-        "label_suspects": None if sel.suspects is None else int(sel.suspects.size),
-        "label_filter": (meta.get("label_filter") or {}).get("method"),
-    }
-
-
-def _knee(sel, n: int) -> dict:
-    """Where the gain curve bends (docs/report.md): the budget it suggests."""
-    from ..report._knee import knee
-
-    return knee(sel, n_samples=n if n >= max(len(sel), 1) else None)
-
-
-def _print_summary(s: dict) -> None:
-    from rich.table import Table
-
-    t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
-    pct = 100.0 * s["n_select"] / max(s["n_samples"], 1)
-    t.add_row("input", f"{s['input']} ({s['n_samples']} x {s['n_features']})")
-    t.add_row("selected", f"{s['n_select']} of {s['n_samples']} ({pct:.3g}%)")
-    if s["classes_total"] is not None:
-        t.add_row("classes covered", f"{s['classes_covered']} / {s['classes_total']}")
-    else:
-        t.add_row("classes covered", "n/a (no labels)")
-    method = s["method"] or "?"
-    if method == "submodular":
-        method = f"{s['objective']} by {s['optimizer']}"
-    t.add_row("method", f"{method} (metric {s['metric']}, n_neighbors {s['n_neighbors']})")
-    if s["class_budget"]:
-        t.add_row("class budget", str(s["class_budget"]))
-    if s.get("label_suspects") is not None:
-        t.add_row("label suspects", f"{s['label_suspects']} (not picked; filter {s['label_filter']})")
-    ov = s["objective_value"]
-    t.add_row("objective", "n/a" if ov is None or ov != ov else f"{ov:.6g}")
-    if s.get("knee") is not None:
-        from ._report import knee_line
-
-        t.add_row("knee", knee_line(s["knee"]))
-    t.add_row("backend / device", f"{s['backend']} / {s['device']}")
-    t.add_row("seed", str(s["seed"]))
-    t.add_row("seconds", "  ".join(f"{k} {v:.3f}" for k, v in s["timings"].items()))
-    t.add_row("wrote", f"{s['output']} ({s['format']})")
-    stdout_console().print(t)
