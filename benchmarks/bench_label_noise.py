@@ -24,14 +24,15 @@ Sections (each seeded; results merged into results/label-noise-<machine>.json):
     random with equal class budgets from the rows the filter keeps, facility
     location with equal budgets without and with the filter (the default).
 ``regimes``
-    the rules of ``RULES`` (no filter, the probe = ``auto``, ``adaptive``, and the
-    probe with votes freed of the class prior) across clean / 10% symmetric noise /
+    the rules of ``RULES`` (no filter, the probe = ``auto``, ``adaptive``, the
+    probe with votes freed of the class prior, and with a second opinion) across clean / 10% symmetric noise /
     30% near-duplicates / 10% confusable noise, on the validation split carved
     from the training rows (never the test split): suspect precision / recall and
     the validation balanced accuracy of ``facility_location:equal`` at 10% with
     docs/results.md's models.
 ``prior``
-    the detector alone under the prior-free vote rules on each whole training
+    the detector alone under the prior-free vote rules (and the second-opinion
+    rules, ``_label_noise.SECOND_OPINION``) on each whole training
     split: share of rows flagged (clean; plain rows and copies with 30%
     near-duplicates) and precision / recall at 10% symmetric / confusable noise.
 ``speed``
@@ -224,9 +225,11 @@ def train(seeds, datasets=DATASETS, models=("symmetric", "confusable")) -> dict:
 #: capped by the estimated noise; "cap3" that cap without the 1% floor; "prior*" the probe
 #: with votes freed of the class prior (``_label_noise.PRIOR_TEMPER`` t: another class's
 #: votes times (m / n_c) ** t; "prior_capped": that factor capped at 1, bigger classes
-#: scaled down only). Settings are module attributes of ``_noise_rate`` (NOISE_*) or
-#: ``_label_noise`` (PRIOR_*), restored after each rule.
-_PROBE = {"NOISE_CAP_FACTOR": 3.0, "NOISE_MIN": 0.01, "PRIOR_TEMPER": 0.0, "PRIOR_SCALE_UP": True}
+#: scaled down only); "second" / "other_class": a row with no own-class votes takes the votes
+#: of a second cell (``_label_noise.SECOND_OPINION``). Settings are module attributes of
+#: ``_noise_rate`` (NOISE_*) or ``_label_noise`` (PRIOR_*, SECOND_OPINION), restored after each rule.
+_PROBE = {"NOISE_CAP_FACTOR": 3.0, "NOISE_MIN": 0.01, "PRIOR_TEMPER": 0.0, "PRIOR_SCALE_UP": True,
+          "SECOND_OPINION": None}
 RULES = (
     ("off", None, _PROBE),
     ("probe", "auto", _PROBE),
@@ -236,6 +239,8 @@ RULES = (
     ("prior_t0.5", "auto", {**_PROBE, "PRIOR_TEMPER": 0.5}),
     ("prior_capped", "auto", {**_PROBE, "PRIOR_TEMPER": 1.0, "PRIOR_SCALE_UP": False}),
     ("prior_capped_t0.5", "auto", {**_PROBE, "PRIOR_TEMPER": 0.5, "PRIOR_SCALE_UP": False}),
+    ("second", "auto", {**_PROBE, "SECOND_OPINION": "second"}),
+    ("other_class", "auto", {**_PROBE, "SECOND_OPINION": "other_class"}),
 )
 #: rule names of earlier runs (before "auto" went back to the probe): "old" was the probe,
 #: "auto" the adaptive rule
@@ -249,7 +254,7 @@ def _set_rule(settings):
     from coreset.selectors import _label_noise, _noise_rate
 
     for k, v in settings.items():
-        setattr(_label_noise if k.startswith("PRIOR") else _noise_rate, k, v)
+        setattr(_label_noise if k.startswith(("PRIOR", "SECOND")) else _noise_rate, k, v)
 
 
 def regimes(seeds, datasets=DATASETS, rules=RULES, regime_names=None) -> dict:
@@ -320,7 +325,7 @@ def _merge_regimes(old, new) -> dict:
 
 # ------------------------------------------------------------------------- prior
 #: the probe rules of ``regimes`` whose votes differ (the detector alone)
-PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.5")
+PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.5", "second", "other_class")
 
 
 def prior_flags(seeds=(0,)) -> dict:

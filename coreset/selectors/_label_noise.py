@@ -24,6 +24,8 @@ Detectors (every one out of sample: a row never votes for its own label):
     similar prototype (cosine; its own prototype taken without it: exact
     leave-one-out), and the labels of the other rows in that cell vote.
     O(N d P) for P <= 4 C prototypes: one matrix product, no training loop.
+    Opt-in (``SECOND_OPINION``): a row with no own-class votes may take the
+    votes of a second cell (:mod:`._probe_votes`; measured, not the default).
 ``knn``
     label votes of the ``KNN_NEIGHBORS`` nearest neighbours over all rows
     (not within the class), on the engine's kNN search (:mod:`coreset.similarity`;
@@ -83,6 +85,11 @@ PRIOR_TEMPER = 0.0
 #: with PRIOR_TEMPER > 0: False caps the rescale factor at 1 (a bigger class's votes are scaled
 #: down to the own class's size, a smaller class's are not scaled up)
 PRIOR_SCALE_UP = True
+#: probe: a row that no other row of its class joined in its cell (``v_own = 0``) takes the votes of
+#: a second cell where they favour it more (``_probe_votes.second_opinion``): None = no second
+#: opinion; "second" the cell of its second-nearest prototype; "other_class" that of the nearest
+#: prototype of a class other than its nearest prototype's (docs/label-noise.md, "A second opinion")
+SECOND_OPINION = None
 #: rows scored per matrix product (bounds the (rows x prototypes) block; the
 #: blocks run side by side, one per CPU, each on one BLAS thread)
 BATCH_ROWS = 2048
@@ -325,9 +332,10 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     matrix of the nearest prototype's cosine per class, else None, and the
     rank of the row's own label among the classes by that cosine: 1 = its
     own class is the nearest). ``prior``: how far the votes are freed of the
-    class prior (:func:`_cell_votes`)."""
+    class prior (:func:`_cell_votes`). With ``SECOND_OPINION`` a row with no
+    own-class votes may take a second cell's votes (:func:`_ask_again`)."""
     from ..similarity import one_blas_thread, pmap
-    from ._probe_kernel import nearest_prototypes
+    from ._probe_kernel import nearest_prototypes, nearest_prototypes_two
 
     Z, z2 = _unit_rows(X)
     n = Z.shape[0]
@@ -341,6 +349,9 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     sums32 = sums.astype(np.float32)
     near = np.empty(n, np.int64)
     rank = np.empty(n, np.int64)
+    ask = SECOND_OPINION is not None
+    near2 = np.empty(n if ask else 0, np.int64)  # second-nearest prototype; nearest of another class
+    alt = np.empty(n if ask else 0, np.int64)
     scores = np.empty((n, n_classes), np.float32) if keep_scores else None
 
     def block(lo):  # rows [lo, hi): each block writes its own slice
@@ -353,63 +364,44 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
         SR[r, p] = np.where(counts[p] > 1, (d_own - z2[lo:hi]) / np.sqrt(np.maximum(n_own, 1e-30)), -2.0)
         # nearest prototype, nearest prototype's cosine per class, rank of the own class: one pass
         per_class = scores[lo:hi] if keep_scores else np.empty((hi - lo, n_classes), np.float32)
-        nearest_prototypes(SR, first, codes[lo:hi], near[lo:hi], rank[lo:hi], per_class)
+        if ask:  # the same pass, and the cells a second opinion asks
+            nearest_prototypes_two(SR, first, codes[lo:hi], near[lo:hi], near2[lo:hi], alt[lo:hi], rank[lo:hi],
+                                   per_class)
+        else:
+            nearest_prototypes(SR, first, codes[lo:hi], near[lo:hi], rank[lo:hi], per_class)
 
     with one_blas_thread():  # blocks side by side, one per CPU (similarity._blas)
         for _ in pmap(block, range(0, n, BATCH_ROWS)):
             pass
     own, other = _cell_votes(near, codes, n_classes, prior)
+    if ask:
+        _ask_again(own, other, near, {"second": near2, "other_class": alt}[SECOND_OPINION], codes, n_classes)
     return own, other, scores, rank
+
+
+def _ask_again(own, other, near, ask, codes, n_classes):
+    """The second opinion, in place: each row with no own-class votes in its
+    cell (``own == 0``) takes the votes of the cell ``ask`` names where they
+    favour it more (a higher ``(v_own + 0.5) / (v_other + 0.5)``) and hold at
+    least one vote for its label (a cell nobody joined is no evidence: at
+    100,000 rows it saved 6% of the flips); votes there count rows, and the
+    row is not in that cell (out of sample)."""
+    from ._probe_votes import second_opinion
+
+    rows = np.flatnonzero((own == 0) & (ask >= 0))
+    own2, other2 = second_opinion(near, codes, n_classes, rows, ask[rows])
+    better = (own2 > 0) & ((own2 + 0.5) * (other[rows] + 0.5) > (own[rows] + 0.5) * (other2 + 0.5))
+    own[rows[better]] = own2[better]
+    other[rows[better]] = other2[better]
 
 
 def _cell_votes(cell, codes, n_classes, prior=0.0):
     """For each row: how many other rows of its cell carry its label, and how
-    many carry the most voted other label (sparse counts: O(N log N)).
+    many carry the most voted other label, the latter's votes rescaled by
+    ``prior`` (``_probe_votes.cell_votes``; ``PRIOR_SCALE_UP`` read here)."""
+    from ._probe_votes import cell_votes
 
-    ``prior`` = t in [0, 1]: another label's votes count ``v_c (m / n_c) ** t``,
-    ``n_c`` its class's rows and ``m`` the other rows of the row's own class
-    (at least 1): the other class's votes rescaled to the own class's size. At
-    t = 0 votes count rows (the vote is P(label | cell), which carries the
-    class prior); at t = 1 they compare P(cell | class), so a big class cannot
-    out-vote a small one by its size alone. The most voted other label is the
-    one with the largest rescaled votes."""
-    keys = cell * n_classes + codes
-    uniq, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
-    inv = inv.ravel()
-    own = cnt[inv].astype(np.float64) - 1.0
-    ucell, ulab = uniq // n_classes, uniq % n_classes
-    if prior and not PRIOR_SCALE_UP:  # the rescale factor capped at 1: per (cell, label) pair
-        from ._probe_kernel import capped_other_votes
-
-        size = np.bincount(codes, minlength=n_classes).astype(np.float64)
-        starts = np.flatnonzero(np.r_[True, ucell[1:] != ucell[:-1], True]).astype(np.int64)
-        pair_other = np.empty(uniq.size, np.float64)
-        capped_other_votes(starts, ulab.astype(np.int64), cnt.astype(np.float64),
-                           np.maximum(size[ulab] - 1.0, 1.0), size, float(prior), pair_other)
-        return own, pair_other[inv]
-    if prior:
-        size = np.bincount(codes, minlength=n_classes).astype(np.float64)
-        weight = cnt / size[ulab] ** prior  # v_c / n_c ** t
-    else:
-        weight = cnt.astype(np.float64)
-    order = np.lexsort((ulab, -weight, ucell))  # per cell, the most voted label first (ties: the lower label)
-    head = np.ones(order.size, bool)
-    head[1:] = ucell[order][1:] != ucell[order][:-1]
-    n_cells = int(cell.max()) + 1
-    top_lab = np.full(n_cells, -1, np.int64)
-    top_w = np.zeros(n_cells, np.float64)
-    second = np.zeros(n_cells, np.float64)
-    first_idx = np.flatnonzero(head)
-    top_lab[ucell[order][first_idx]] = ulab[order][first_idx]
-    top_w[ucell[order][first_idx]] = weight[order][first_idx]
-    nxt = first_idx + 1
-    has2 = nxt < order.size
-    has2[has2] &= ~head[nxt[has2]]
-    second[ucell[order][first_idx[has2]]] = weight[order][nxt[has2]]
-    other = np.where(top_lab[cell] == codes, second[cell], top_w[cell])
-    if prior:
-        other = other * np.maximum(size[codes] - 1.0, 1.0) ** prior  # in rows of the own class
-    return own, other
+    return cell_votes(cell, codes, n_classes, prior, scale_up=PRIOR_SCALE_UP)
 
 
 def _softmax(S, temperature):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["nearest_prototypes"]
+__all__ = ["nearest_prototypes", "nearest_prototypes_two"]
 
 
 @njit(nogil=True, cache=True)
@@ -42,6 +42,65 @@ def nearest_prototypes(SR, first, codes, near, rank, per_class):  # pragma: no c
             if per_class[i, c] > own:
                 r += 1
         near[i] = arg
+        rank[i] = r
+
+
+@njit(nogil=True, cache=True)
+def nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, per_class):  # pragma: no cover - compiled
+    """:func:`nearest_prototypes` (the same ``near``, ``rank`` and ``per_class``)
+    and the cells a second opinion asks (``_probe_votes.second_opinion``):
+    ``near2[i]`` the column of the second largest value overall, ``alt[i]``
+    the column of the largest value among the classes other than
+    ``near[i]``'s (the first column among equal values, as a stable sort; -1
+    where there is none). The pass over the values is
+    :func:`nearest_prototypes`'s; the rest reads the per-class values (C) and
+    the two classes' columns (a few) once per row."""
+    n, n_protos = SR.shape
+    n_classes = first.shape[0]
+    for i in range(n):
+        best = -np.inf
+        arg = 0
+        bcls = 0
+        for c in range(n_classes):
+            end = first[c + 1] if c + 1 < n_classes else n_protos
+            m = -np.inf
+            for j in range(first[c], end):
+                v = SR[i, j]
+                if v > m:
+                    m = v
+                if v > best:
+                    best = v
+                    arg = j
+                    bcls = c
+            per_class[i, c] = m
+        own = per_class[i, codes[i]]
+        r = 1
+        c2 = -np.inf  # the runner-up class: the best of the others (the first among equal ones)
+        c2cls = -1
+        for c in range(n_classes):
+            pc = per_class[i, c]
+            if pc > own:
+                r += 1
+            if c != bcls and pc > c2:
+                c2 = pc
+                c2cls = c
+        wcol = -1
+        w = -np.inf
+        if c2cls >= 0:  # its first column holding its largest value
+            end = first[c2cls + 1] if c2cls + 1 < n_classes else n_protos
+            for j in range(first[c2cls], end):
+                if SR[i, j] == c2:
+                    wcol = j
+                    break
+        alt[i] = wcol
+        w = c2  # the second largest: the runner-up class's, or another column of the best class
+        end = first[bcls + 1] if bcls + 1 < n_classes else n_protos
+        for j in range(first[bcls], end):
+            if j != arg and (SR[i, j] > w or (SR[i, j] == w and (wcol < 0 or j < wcol))):
+                w = SR[i, j]
+                wcol = j
+        near[i] = arg
+        near2[i] = wcol
         rank[i] = r
 
 
