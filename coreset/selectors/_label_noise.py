@@ -450,7 +450,9 @@ def _cleanlab_issues(codes, P, frac_noise) -> np.ndarray:
 
     with warnings.catch_warnings():  # cleanlab warns on tiny classes; the guard handles them
         warnings.simplefilter("ignore")
-        return np.asarray(find_label_issues(codes, P, frac_noise=frac_noise), dtype=bool)
+        # n_jobs=1: cleanlab's default forks a multiprocessing pool, and a fork of a process whose numba /
+        # OpenMP / BLAS threads hold locks can hang forever (seen in CI: a pool worker blocked on its queue)
+        return np.asarray(find_label_issues(codes, P, frac_noise=frac_noise, n_jobs=1), dtype=bool)
 
 
 # --------------------------------------------------------------------- knn
