@@ -25,7 +25,8 @@ Sections (each seeded; results merged into results/label-noise-<machine>.json):
     location with equal budgets without and with the filter (the default).
 ``regimes``
     the rules of ``RULES`` (no filter, the probe = ``auto``, ``adaptive``, the
-    probe with votes freed of the class prior, and with a second opinion) across clean / 10% symmetric noise /
+    probe with votes freed of the class prior, and with a second opinion, ungated or gated by
+    ``GAPS``) across clean / 10% symmetric noise /
     30% near-duplicates / 10% confusable noise, on the validation split carved
     from the training rows (never the test split): suspect precision / recall and
     the validation balanced accuracy of ``facility_location:equal`` at 10% with
@@ -35,6 +36,12 @@ Sections (each seeded; results merged into results/label-noise-<machine>.json):
     rules, ``_label_noise.SECOND_OPINION``) on each whole training
     split: share of rows flagged (clean; plain rows and copies with 30%
     near-duplicates) and precision / recall at 10% symmetric / confusable noise.
+``gaps``
+    the second opinion's gate (``_label_noise.SECOND_OPINION_GAP``): on each whole
+    training split (clean; 10% symmetric / confusable noise), the rows that
+    ``"second"`` un-flags, flipped and correct, and their gap (cosine to the nearest
+    prototype minus the own class's best): quantiles and the share at most each of
+    ``GAPS``.
 ``speed``
     ``coreset.select(X, fraction=0.1, y=y, class_budget="equal")`` on
     100,000 x 128 (make_zipf, 100 classes, zipf_hard's geometry, 10% symmetric
@@ -229,7 +236,9 @@ def train(seeds, datasets=DATASETS, models=("symmetric", "confusable")) -> dict:
 #: of a second cell (``_label_noise.SECOND_OPINION``). Settings are module attributes of
 #: ``_noise_rate`` (NOISE_*) or ``_label_noise`` (PRIOR_*, SECOND_OPINION), restored after each rule.
 _PROBE = {"NOISE_CAP_FACTOR": 3.0, "NOISE_MIN": 0.01, "PRIOR_TEMPER": 0.0, "PRIOR_SCALE_UP": True,
-          "SECOND_OPINION": None}
+          "SECOND_OPINION": None, "SECOND_OPINION_GAP": None}
+#: the gates of the second opinion compared ("second_gap<g>": only rows with a gap of at most g ask)
+GAPS = (0.02, 0.05, 0.1)
 RULES = (
     ("off", None, _PROBE),
     ("probe", "auto", _PROBE),
@@ -241,6 +250,7 @@ RULES = (
     ("prior_capped_t0.5", "auto", {**_PROBE, "PRIOR_TEMPER": 0.5, "PRIOR_SCALE_UP": False}),
     ("second", "auto", {**_PROBE, "SECOND_OPINION": "second"}),
     ("other_class", "auto", {**_PROBE, "SECOND_OPINION": "other_class"}),
+    *((f"second_gap{g}", "auto", {**_PROBE, "SECOND_OPINION": "second", "SECOND_OPINION_GAP": g}) for g in GAPS),
 )
 #: rule names of earlier runs (before "auto" went back to the probe): "old" was the probe,
 #: "auto" the adaptive rule
@@ -325,7 +335,8 @@ def _merge_regimes(old, new) -> dict:
 
 # ------------------------------------------------------------------------- prior
 #: the probe rules of ``regimes`` whose votes differ (the detector alone)
-PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.5", "second", "other_class")
+PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.5", "second", "other_class",
+               *(f"second_gap{g}" for g in GAPS))
 
 
 def prior_flags(seeds=(0,)) -> dict:
@@ -360,6 +371,51 @@ def prior_flags(seeds=(0,)) -> dict:
                             row.update(_pr(flag, np.asarray(d.flipped, bool)))
                         rows.append(row)
                         print("prior", json.dumps(row), flush=True)
+    finally:
+        _set_rule(_PROBE)
+    return {"rows": rows}
+
+
+# ------------------------------------------------------------------------- gaps
+def gap_flags(seeds=(0,)) -> dict:
+    """Which rows ``SECOND_OPINION = "second"`` un-flags on each whole training
+    split, and their gap (the probe's cosine to the nearest prototype minus its
+    own class's best, from the rows x classes cosines it keeps): for the flipped
+    rows it wrongly saves and the correct rows it rightly saves, quantiles of the
+    gap and the share at most each gate of ``GAPS``."""
+    from coreset.selectors import _label_noise as L
+
+    cases = {"clean": {}, "symmetric": dict(label_noise=NOISE),
+             "confusable": dict(label_noise=NOISE, noise_model="confusable")}
+    rows = []
+    try:
+        for name in DATASETS:
+            for case, knobs in cases.items():
+                for seed in seeds:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        d = load_dataset(name, random_state=seed, **knobs)
+                    flipped = np.zeros(d.y.size, bool) if d.flipped is None else np.asarray(d.flipped, bool)
+                    _, codes = np.unique(d.y, return_inverse=True)
+                    codes = codes.astype(np.int64).ravel()
+                    flags = {}
+                    for rule in (None, "second"):
+                        _set_rule({**_PROBE, "SECOND_OPINION": rule})
+                        own, other, S, _ = L._probe(d.X, codes, int(codes.max()) + 1, np.random.default_rng(0),
+                                                    keep_scores=True)
+                        flags[rule] = (own + 0.5) / (other + 0.5) < L.DEFAULT_THRESHOLDS["probe"]
+                    gap = S.max(axis=1) - S[np.arange(codes.size), codes]
+                    saved = flags[None] & ~flags["second"]
+                    row = {"dataset": name, "case": case, "seed": seed, "n": int(codes.size),
+                           "n_flagged": int(flags[None].sum())}
+                    for kind, m in (("flipped", saved & flipped), ("correct", saved & ~flipped)):
+                        g = gap[m]
+                        row[f"saved_{kind}"] = int(m.sum())
+                        row[f"gap_quantiles_{kind}"] = ([float(q) for q in np.quantile(g, [0.1, 0.25, 0.5, 0.75, 0.9])]
+                                                       if g.size else [])
+                        row[f"share_at_most_{kind}"] = {str(t): float((g <= t).mean()) if g.size else 0.0 for t in GAPS}
+                    rows.append(row)
+                    print("gaps", json.dumps(row), flush=True)
     finally:
         _set_rule(_PROBE)
     return {"rows": rows}
@@ -400,7 +456,7 @@ def speed(reps=3) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("section", choices=("detect", "tune", "train", "regimes", "prior", "speed", "all"))
+    ap.add_argument("section", choices=("detect", "tune", "train", "regimes", "prior", "gaps", "speed", "all"))
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--rules", nargs="+", default=[r[0] for r in RULES], help="regimes: the rules to compare")
     ap.add_argument("--regimes", nargs="+", default=None, help="regimes: clean noisy redundant confusable")
@@ -420,8 +476,8 @@ def main(argv=None):
                           regime_names=a.regimes)
             result[s] = _merge_regimes(result.get(s), new)
         else:
-            result[s] = {"detect": detect, "tune": tune, "train": train, "prior": prior_flags}[s](a.seeds) \
-                if s != "speed" else speed()
+            sections_of = {"detect": detect, "tune": tune, "train": train, "prior": prior_flags, "gaps": gap_flags}
+            result[s] = sections_of[s](a.seeds) if s != "speed" else speed()
         result[s]["seconds"] = time.perf_counter() - t
         write_json(path, result)
     print("wrote", path)

@@ -138,3 +138,52 @@ def test_a_cell_nobody_joined_is_no_second_opinion(monkeypatch, variant):
     assert Y3.size - 2 in found.suspects
     np.testing.assert_allclose(found.score[Y3.size - 2], 0.5 / 5.5)
     assert I_BOUNDARY not in found.suspects  # still saved by A's cell
+
+
+# The gate (``_label_noise.SECOND_OPINION_GAP``): only a row whose nearest prototype's cosine tops its
+# own class's best by at most the gap asks again. A second geometry, where the ungated second opinion
+# saves a flipped row: class 2 around 150 degrees, its central row labelled 1.
+C2 = [144, 147, 153, 156]                 # class 2 around 150 degrees: prototype at 150
+BOUNDARY2, DEEP_FLIP = 48, 150            # a correct row of class 1 between B and A; a row of C2 labelled 1
+X_GATE = _at(B + A + [BOUNDARY2, DEEP_FLIP] + C2)
+Y_GATE = np.array([0] * len(B) + [1] * len(A) + [1, 1] + [2] * len(C2), np.int64)
+
+
+def test_the_hand_computed_gaps():
+    """By hand: class 1 without the boundary row sums 80..100 and 150: x = 0.17 + 0.09 - 0.09 - 0.17
+    - 0.87 = -0.87, y = 4.96 + 0.5 = 5.46, at 99.0 degrees, 51 from the row (cos 0.629); B's prototype
+    48 away (cos 0.669): gap 0.040. Class 1 without the flipped row sums 80..100 and 48: at 83.3
+    degrees, 66.7 from the row (cos 0.396); C2's prototype is the row's own place (cos 1): gap 0.604."""
+    Z = X_GATE
+    sums = np.stack([Z[Y_GATE == c].sum(axis=0) for c in range(3)])
+    i_b, i_f = len(B) + len(A), len(B) + len(A) + 1
+    cos = np.array([[Z[i] @ (s := sums[c] - (Z[i] if Y_GATE[i] == c else 0.0)) / np.linalg.norm(s)
+                     for c in range(3)] for i in (i_b, i_f)])
+    np.testing.assert_allclose(cos[0, :2], [np.cos(np.radians(48)), np.cos(np.radians(51.0))], atol=2e-3)
+    np.testing.assert_allclose(cos[1, [2, 1]], [1.0, np.cos(np.radians(66.7))], atol=2e-3)
+    np.testing.assert_allclose(cos.max(axis=1) - cos[:, 1], [0.040, 0.604], atol=2e-3)
+
+
+@pytest.mark.parametrize("gap, suspects", [(None, []), (0.1, [1]), (0.039, [0, 1]), (0.041, [1]), (0.0, [0, 1])])
+def test_the_gate_keeps_a_deep_flip_flagged_and_saves_a_boundary_row(monkeypatch, gap, suspects):
+    """Both rows have no own-class vote in their cell: the boundary row is out-voted 0 to 10 in B's,
+    the flipped row 0 to 4 in C2's (the probe flags both). Both rows' second-nearest prototype is
+    class 1's, whose cell holds its 5 rows around 90 degrees: (5, 0), score 11. Without a gate the
+    flipped row is saved too; with a gate of 0.1 only the boundary row (gap 0.040) asks, the flipped
+    row (gap 0.604, deep in C2) keeps (0, 4), score 0.11. A gate just below 0.040 saves nobody."""
+    i_b, i_f = len(B) + len(A), len(B) + len(A) + 1
+    assert L.find_label_suspects(X_GATE, Y_GATE, method="probe").suspects.tolist() == [i_b, i_f]
+    monkeypatch.setattr(L, "SECOND_OPINION", "second")
+    monkeypatch.setattr(L, "SECOND_OPINION_GAP", gap)
+    found = L.find_label_suspects(X_GATE, Y_GATE, method="probe")
+    assert found.suspects.tolist() == [(i_b, i_f)[k] for k in suspects]
+    score = {i_b: 5.5 / 0.5 if 0 not in suspects else 0.5 / 10.5, i_f: 5.5 / 0.5 if 1 not in suspects else 0.5 / 4.5}
+    np.testing.assert_allclose(found.score[[i_b, i_f]], [score[i_b], score[i_f]])
+
+
+def test_the_gate_without_a_second_opinion_changes_nothing(monkeypatch):
+    assert L.SECOND_OPINION_GAP is None  # the default: no gate
+    before = L.find_label_suspects(X_GATE, Y_GATE, method="probe")
+    monkeypatch.setattr(L, "SECOND_OPINION_GAP", 0.1)
+    after = L.find_label_suspects(X_GATE, Y_GATE, method="probe")
+    np.testing.assert_array_equal(after.score, before.score)

@@ -90,6 +90,9 @@ PRIOR_SCALE_UP = True
 #: opinion; "second" the cell of its second-nearest prototype; "other_class" that of the nearest
 #: prototype of a class other than its nearest prototype's (docs/label-noise.md, "A second opinion")
 SECOND_OPINION = None
+#: with SECOND_OPINION: only a row whose nearest prototype's cosine tops its own class's best by at most
+#: this gap asks again (a boundary row; a flipped row sits deep in its true class); None = no gate
+SECOND_OPINION_GAP = None
 #: rows scored per matrix product (bounds the (rows x prototypes) block; the
 #: blocks run side by side, one per CPU, each on one BLAS thread)
 BATCH_ROWS = 2048
@@ -333,7 +336,8 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     rank of the row's own label among the classes by that cosine: 1 = its
     own class is the nearest). ``prior``: how far the votes are freed of the
     class prior (:func:`_cell_votes`). With ``SECOND_OPINION`` a row with no
-    own-class votes may take a second cell's votes (:func:`_ask_again`)."""
+    own-class votes may take a second cell's votes (:func:`_ask_again`; with
+    ``SECOND_OPINION_GAP`` only a row near its own class: from ``per_class``)."""
     from ..similarity import one_blas_thread, pmap
     from ._probe_kernel import nearest_prototypes, nearest_prototypes_two
 
@@ -352,6 +356,7 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     ask = SECOND_OPINION is not None
     near2 = np.empty(n if ask else 0, np.int64)  # second-nearest prototype; nearest of another class
     alt = np.empty(n if ask else 0, np.int64)
+    gap = np.zeros(n if ask else 0, np.float32)  # nearest prototype's cosine minus the own class's best
     scores = np.empty((n, n_classes), np.float32) if keep_scores else None
 
     def block(lo):  # rows [lo, hi): each block writes its own slice
@@ -367,6 +372,8 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
         if ask:  # the same pass, and the cells a second opinion asks
             nearest_prototypes_two(SR, first, codes[lo:hi], near[lo:hi], near2[lo:hi], alt[lo:hi], rank[lo:hi],
                                    per_class)
+            if SECOND_OPINION_GAP is not None:
+                gap[lo:hi] = per_class.max(axis=1) - per_class[r, codes[lo:hi]]
         else:
             nearest_prototypes(SR, first, codes[lo:hi], near[lo:hi], rank[lo:hi], per_class)
 
@@ -375,20 +382,21 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
             pass
     own, other = _cell_votes(near, codes, n_classes, prior)
     if ask:
-        _ask_again(own, other, near, {"second": near2, "other_class": alt}[SECOND_OPINION], codes, n_classes)
+        gate = None if SECOND_OPINION_GAP is None else gap <= SECOND_OPINION_GAP
+        _ask_again(own, other, near, {"second": near2, "other_class": alt}[SECOND_OPINION], codes, n_classes, gate)
     return own, other, scores, rank
 
 
-def _ask_again(own, other, near, ask, codes, n_classes):
+def _ask_again(own, other, near, ask, codes, n_classes, gate=None):
     """The second opinion, in place: each row with no own-class votes in its
     cell (``own == 0``) takes the votes of the cell ``ask`` names where they
     favour it more (a higher ``(v_own + 0.5) / (v_other + 0.5)``) and hold at
     least one vote for its label (a cell nobody joined is no evidence: at
     100,000 rows it saved 6% of the flips); votes there count rows, and the
-    row is not in that cell (out of sample)."""
+    row is not in that cell (out of sample). ``gate``: only the rows it marks ask."""
     from ._probe_votes import second_opinion
 
-    rows = np.flatnonzero((own == 0) & (ask >= 0))
+    rows = np.flatnonzero((own == 0) & (ask >= 0) & (True if gate is None else gate))
     own2, other2 = second_opinion(near, codes, n_classes, rows, ask[rows])
     better = (own2 > 0) & ((own2 + 0.5) * (other[rows] + 0.5) > (own[rows] + 0.5) * (other2 + 0.5))
     own[rows[better]] = own2[better]
