@@ -483,3 +483,32 @@ def test_list_shows_every_registered_name(runner):
     for fam, reg in (("objectives", OBJECTIVES), ("optimizers", OPTIMIZERS), ("selectors", SELECTORS)):
         assert [r["name"] for r in listed[fam]] == list(reg.names())
     assert runner.invoke(app, ["list", "objectivs"]).exit_code == 2
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("args", [["select", "{fifo}", "--fraction", "0.1", "-o", "{out}"],
+                                  ["select", "{x}", "--labels", "{fifo}", "--fraction", "0.1", "-o", "{out}"],
+                                  ["inspect", "{fifo}"]])
+def test_a_named_pipe_is_one_error_line_not_a_hang(runner, tmp_path, data, args):
+    """A FIFO as INPUT, --labels or an index file: exit 1, one Error line that
+    says what it is (it used to wait for a writer forever); nothing written."""
+    import os
+
+    fifo, x, out = tmp_path / "in.npy", tmp_path / "x.npy", tmp_path / "out.npz"
+    os.mkfifo(fifo)
+    np.save(x, data[0])
+
+    def release():  # a reader blocked on the FIFO (the bug) gets end-of-file, so the test fails, not hangs
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader waiting: nothing to release
+            pass
+
+    watchdog = __import__("threading").Timer(20.0, release)
+    watchdog.start()
+    try:
+        res = run(runner, *[a.format(fifo=fifo, x=x, out=out) for a in args])
+    finally:
+        watchdog.cancel()
+    assert_one_error_line(res, "not a regular file", "in.npy")
+    assert not out.exists()

@@ -104,7 +104,9 @@ def test_kernel_second_and_other_class_columns_match_brute_force():
     codes = rng.integers(0, 4, 300).astype(np.int64)
     near, near2, alt, rank = (np.empty(300, np.int64) for _ in range(4))
     per_class = np.empty((300, 4), np.float32)
-    nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, per_class)
+    gap = np.empty(300, np.float32)
+    nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, gap, per_class)
+    np.testing.assert_array_equal(gap, SR.max(axis=1) - per_class[np.arange(300), codes])  # numpy's bits
     order = np.argsort(-SR, axis=1, kind="stable")
     np.testing.assert_array_equal(near, order[:, 0])
     np.testing.assert_array_equal(near2, order[:, 1])

@@ -81,7 +81,7 @@ def greedi_options(v: dict):
     """GreeDi's settings from --partitions / --executor / --ray-address /
     --partition-by, or None without --partitions (usage errors exit 2)."""
     if v["partitions"] is None:
-        for o in DISTRIBUTED[1:]:
+        for o in DISTRIBUTED[1:]:  # every distributed option but --partitions itself
             if v[o.name] != o.default:
                 flag = f"--{o.name.replace('_', '-')}"
                 raise typer.BadParameter(f"{flag} applies with --partitions", param_hint=f"'{flag}'")

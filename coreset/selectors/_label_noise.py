@@ -356,7 +356,7 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
     ask = SECOND_OPINION is not None
     near2 = np.empty(n if ask else 0, np.int64)  # second-nearest prototype; nearest of another class
     alt = np.empty(n if ask else 0, np.int64)
-    gap = np.zeros(n if ask else 0, np.float32)  # nearest prototype's cosine minus the own class's best
+    gap = np.empty(n if ask else 0, np.float32)  # nearest prototype's cosine minus the own class's best
     scores = np.empty((n, n_classes), np.float32) if keep_scores else None
 
     def block(lo):  # rows [lo, hi): each block writes its own slice
@@ -371,9 +371,7 @@ def _probe(X, codes, n_classes, rng, *, keep_scores=False, prior=0.0):
         per_class = scores[lo:hi] if keep_scores else np.empty((hi - lo, n_classes), np.float32)
         if ask:  # the same pass, and the cells a second opinion asks
             nearest_prototypes_two(SR, first, codes[lo:hi], near[lo:hi], near2[lo:hi], alt[lo:hi], rank[lo:hi],
-                                   per_class)
-            if SECOND_OPINION_GAP is not None:
-                gap[lo:hi] = per_class.max(axis=1) - per_class[r, codes[lo:hi]]
+                                   gap[lo:hi], per_class)
         else:
             nearest_prototypes(SR, first, codes[lo:hi], near[lo:hi], rank[lo:hi], per_class)
 

@@ -12,6 +12,41 @@ from numba import njit
 __all__ = ["nearest_prototypes", "nearest_prototypes_two"]
 
 
+@njit(inline="always")
+def _row_pass(SR, i, first, per_class):  # pragma: no cover - compiled
+    """Row ``i``'s one pass over its values: ``per_class[i, c]`` class ``c``'s
+    largest value; returns the largest value overall, its column (the first
+    among equal ones, as ``np.argmax``) and that column's class."""
+    n_protos = SR.shape[1]
+    n_classes = first.shape[0]
+    best = -np.inf
+    arg = 0
+    bcls = 0
+    for c in range(n_classes):
+        end = first[c + 1] if c + 1 < n_classes else n_protos
+        m = -np.inf
+        for j in range(first[c], end):
+            v = SR[i, j]
+            if v > m:
+                m = v
+            if v > best:
+                best = v
+                arg = j
+                bcls = c
+        per_class[i, c] = m
+    return best, arg, bcls
+
+
+@njit(inline="always")
+def _rank(per_class, i, own):  # pragma: no cover - compiled
+    """One plus the number of classes whose largest value of row ``i`` is above ``own``."""
+    r = 1
+    for c in range(per_class.shape[1]):
+        if per_class[i, c] > own:
+            r += 1
+    return r
+
+
 @njit(nogil=True, cache=True)
 def nearest_prototypes(SR, first, codes, near, rank, per_class):  # pragma: no cover - compiled
     """For each row ``i`` of ``SR`` (rows x prototypes, class ``c``'s prototypes
@@ -20,72 +55,37 @@ def nearest_prototypes(SR, first, codes, near, rank, per_class):  # pragma: no c
     ones, as ``np.argmax``), ``per_class[i, c]`` class ``c``'s largest value,
     and ``rank[i]`` one plus the number of classes whose largest value is above
     that of class ``codes[i]``."""
-    n, n_protos = SR.shape
-    n_classes = first.shape[0]
-    for i in range(n):
-        best = -np.inf
-        arg = 0
-        for c in range(n_classes):
-            end = first[c + 1] if c + 1 < n_classes else n_protos
-            m = -np.inf
-            for j in range(first[c], end):
-                v = SR[i, j]
-                if v > m:
-                    m = v
-                if v > best:
-                    best = v
-                    arg = j
-            per_class[i, c] = m
-        own = per_class[i, codes[i]]
-        r = 1
-        for c in range(n_classes):
-            if per_class[i, c] > own:
-                r += 1
+    for i in range(SR.shape[0]):
+        _, arg, _ = _row_pass(SR, i, first, per_class)
         near[i] = arg
-        rank[i] = r
+        rank[i] = _rank(per_class, i, per_class[i, codes[i]])
 
 
 @njit(nogil=True, cache=True)
-def nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, per_class):  # pragma: no cover - compiled
-    """:func:`nearest_prototypes` (the same ``near``, ``rank`` and ``per_class``)
-    and the cells a second opinion asks (``_probe_votes.second_opinion``):
-    ``near2[i]`` the column of the second largest value overall, ``alt[i]``
-    the column of the largest value among the classes other than
-    ``near[i]``'s (the first column among equal values, as a stable sort; -1
-    where there is none). The pass over the values is
-    :func:`nearest_prototypes`'s; the rest reads the per-class values (C) and
-    the two classes' columns (a few) once per row."""
-    n, n_protos = SR.shape
+def nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, gap, per_class):  # pragma: no cover - compiled
+    """:func:`nearest_prototypes` (the same pass: the same ``near``, ``rank``
+    and ``per_class``) and what a second opinion needs
+    (``_probe_votes.second_opinion``): ``near2[i]`` the column of the second
+    largest value overall, ``alt[i]`` the column of the largest value among
+    the classes other than ``near[i]``'s (the first column among equal values,
+    as a stable sort; -1 where there is none), and ``gap[i]`` the largest
+    value minus the own class's (float32, as numpy subtracts them). The rest
+    reads the per-class values (C) and the two classes' columns (a few) once
+    per row."""
+    n_protos = SR.shape[1]
     n_classes = first.shape[0]
-    for i in range(n):
-        best = -np.inf
-        arg = 0
-        bcls = 0
-        for c in range(n_classes):
-            end = first[c + 1] if c + 1 < n_classes else n_protos
-            m = -np.inf
-            for j in range(first[c], end):
-                v = SR[i, j]
-                if v > m:
-                    m = v
-                if v > best:
-                    best = v
-                    arg = j
-                    bcls = c
-            per_class[i, c] = m
+    for i in range(SR.shape[0]):
+        best, arg, bcls = _row_pass(SR, i, first, per_class)
         own = per_class[i, codes[i]]
-        r = 1
+        rank[i] = _rank(per_class, i, own)
+        gap[i] = np.float32(best) - own
         c2 = -np.inf  # the runner-up class: the best of the others (the first among equal ones)
         c2cls = -1
         for c in range(n_classes):
-            pc = per_class[i, c]
-            if pc > own:
-                r += 1
-            if c != bcls and pc > c2:
-                c2 = pc
+            if c != bcls and per_class[i, c] > c2:
+                c2 = per_class[i, c]
                 c2cls = c
         wcol = -1
-        w = -np.inf
         if c2cls >= 0:  # its first column holding its largest value
             end = first[c2cls + 1] if c2cls + 1 < n_classes else n_protos
             for j in range(first[c2cls], end):
@@ -101,7 +101,6 @@ def nearest_prototypes_two(SR, first, codes, near, near2, alt, rank, per_class):
                 wcol = j
         near[i] = arg
         near2[i] = wcol
-        rank[i] = r
 
 
 @njit(nogil=True, cache=True)

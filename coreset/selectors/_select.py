@@ -98,10 +98,10 @@ def make_selector(method=METHOD, *, n_select=None, fraction=None, class_budget=N
         if similarity is None:
             similarity = _similarity_from(params, n_samples)
         else:
-            knobs = [k for k in ("metric", "n_neighbors") + _routing()["similarity"] if k in params]
+            knobs = [k for k in _routing()["similarity"] if k in params]  # KNNGraph's: metric, n_neighbors, ...
             if knobs:
                 raise ValidationError(
-                    f"{', '.join(f'{k}={params[k]!r}' for k in dict.fromkeys(knobs))} configures the similarity, "
+                    f"{', '.join(f'{k}={params[k]!r}' for k in knobs)} configures the similarity, "
                     f"and similarity={similarity!r} is given too: pass a configured one "
                     "(e.g. similarity=KNNGraph(n_neighbors=16, metric='euclidean')) or drop similarity=")
         sel = SubmodularSelector(objective=objective, optimizer=optimizer, similarity=similarity,

@@ -190,26 +190,20 @@ class SubmodularSelector(BaseSelector):
         return GroupResult(sel, gains, weights, float(f.value))
 
     def _dense_groups(self, group: Group, members, budgets):
-        """The dense similarity every sub-group would be built with when the
-        grouped fast path gives ``_select_groups``' result bit for bit (facility
-        location, lazy greedy, on the CPU, embeddings without costs, warm
-        start or point weights, every sub-group small enough for a dense
+        """The dense similarity every sub-group is built with, claimed for the
+        grouped fast path when it gives ``_select_groups``' result bit for bit
+        (facility location, lazy greedy, on the CPU, embeddings without costs,
+        warm start or point weights, every sub-group small enough for a dense
         block); else None."""
         from ..objectives._facility_location import FacilityLocation
         from ..optimizers._lazy import LazyGreedy
-        from ..similarity import AutoSimilarity, DenseSimilarity
 
         if (group.precomputed or group.costs is not None or group.initial is not None or group.weights is not None
                 or self._device is not None or type(self._objective) is not FacilityLocation
                 or type(self._optimizer) is not LazyGreedy):
             return None
-        sim = self._similarity
-        if type(sim) is DenseSimilarity:
-            return sim
-        biggest = max((m.size for m, b in zip(members, budgets) if b > 0), default=0)
-        if type(sim) is AutoSimilarity and biggest <= sim.max_dense:
-            return sim._dense
-        return None
+        sizes = [m.size for m, b in zip(members, budgets) if b > 0]
+        return self._similarity.claim_dense(max(sizes)) if sizes else None
 
     def _select_groups(self, group: Group, members, budgets, rng) -> GroupResult:
         """Facility location within many small groups (class budgets): every
@@ -236,13 +230,9 @@ class SubmodularSelector(BaseSelector):
             group.progress.advance("optimize", n_picks)
 
         indices, weights, gains, objective = facility_location_groups(
-            group.data, members, budgets, metric=dense.metric, gamma=getattr(dense, "_gamma", dense.gamma),
-            candidates=cands, timings=group.timings, on_group=advance)
-        if any(b > 0 for b in budgets):
-            group.info.setdefault("form", "dense")
-            if hasattr(self._similarity, "_used"):  # AutoSimilarity's record of what it built
-                used = self._similarity._used
-                self._similarity._used = "dense" if used in (None, "dense") else "mixed"
+            group.data, members, budgets, metric=dense.metric, gamma=dense.resolved_gamma, candidates=cands,
+            timings=group.timings, on_group=advance)
+        group.info.setdefault("form", "dense")  # what DenseSimilarity.build reports
         return GroupResult(indices, gains, weights, objective)
 
     def _assign(self, f, data, group, sel):

@@ -72,6 +72,13 @@ class Similarity:
     def build(self, X, callback=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def claim_dense(self, max_rows: int):
+        """The :class:`DenseSimilarity` that groups of at most ``max_rows``
+        rows are built with, claimed by a caller that builds their dense
+        blocks itself (the submodular selector's grouped pass): None when such
+        groups are not dense."""
+        return None
+
     def nearest(self, X, queries, targets):
         from ._knn import nearest_among
 
@@ -120,8 +127,16 @@ class DenseSimilarity(Similarity):
         out._gamma = _resolve_gamma(out, X)
         return out
 
+    @property
+    def resolved_gamma(self):
+        """The euclidean kernel's width after ``resolve`` (None for the other metrics)."""
+        return getattr(self, "_gamma", self.gamma)
+
+    def claim_dense(self, max_rows: int):
+        return self
+
     def describe(self):
-        return {"metric": self.metric, "n_neighbors": "dense", "gamma": getattr(self, "_gamma", self.gamma),
+        return {"metric": self.metric, "n_neighbors": "dense", "gamma": self.resolved_gamma,
                 "backend": "numpy", "device": "cpu"}
 
     @property
@@ -136,7 +151,7 @@ class DenseSimilarity(Similarity):
 
         n, d = X.shape[0], (X.shape[1] if X.ndim > 1 else 1)
         with small_product_guard(n * n * d):
-            S = _dense_similarity(X, self.metric, gamma=getattr(self, "_gamma", self.gamma))
+            S = _dense_similarity(X, self.metric, gamma=self.resolved_gamma)
         return S, {"form": "dense"}
 
 
@@ -249,6 +264,16 @@ class AutoSimilarity(Similarity):
     def _pick(self, n):
         return self._dense if n <= self.max_dense else self._knn
 
+    def _record(self, kind):
+        """What ``describe`` reports: "dense", "knn", or "mixed" once both were built."""
+        self._used = kind if self._used in (None, kind) else "mixed"
+
+    def claim_dense(self, max_rows: int):
+        if max_rows > self.max_dense:
+            return None
+        self._record("dense")
+        return self._dense
+
     @property
     def compute_device(self) -> str:
         return self._knn.compute_device if hasattr(self, "_knn") else "cpu"
@@ -266,8 +291,7 @@ class AutoSimilarity(Similarity):
         if part is self._dense and str(self._knn.device).startswith("cuda") and self._used is None:
             log.warning("device=%r: the dense similarity is computed on the CPU (numpy); the greedy gains "
                         "run on the GPU", self._knn.device)
-        kind = "dense" if part is self._dense else "knn"
-        self._used = kind if self._used in (None, kind) else "mixed"
+        self._record("dense" if part is self._dense else "knn")
         return part.build(X, callback)
 
     def nearest(self, X, queries, targets):
