@@ -148,3 +148,24 @@ def write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
+
+
+def exact_objective(source, indices, block: int = 100_000) -> float:
+    """Sum over all rows of ``source`` (a row source: ``read`` / ``chunks``) of
+    the cosine to the nearest of the rows ``indices`` (exact, FAISS flat inner
+    product on normalised rows): the facility-location value a distributed run
+    is scored by."""
+    import faiss
+    import numpy as np
+
+    S = source.read(np.sort(indices)).astype(np.float32)
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(S.shape[1])
+    index.add(S)
+    total = 0.0
+    for _, Xb in source.chunks(block):
+        Xb = Xb.astype(np.float32)
+        Xb /= np.linalg.norm(Xb, axis=1, keepdims=True)
+        D, _ = index.search(Xb, 1)
+        total += float(D[:, 0].astype(np.float64).sum())
+    return total

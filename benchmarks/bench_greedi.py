@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, ru_maxrss_mb, write_json  # noqa: E402
+from _common import RESULTS, exact_objective, machine_info, ru_maxrss_mb, write_json  # noqa: E402
 
 
 def log(msg):
@@ -61,22 +61,9 @@ def generate(path: Path, n: int, d: int, n_centers=1000, seed=0, chunk=100_000):
 
 def objective(path: Path, indices: np.ndarray, block=100_000) -> float:
     """Sum over all points of the cosine to the nearest selected point (exact)."""
-    import faiss
-
     from coreset.executors import NpySource
 
-    src = NpySource(path)
-    S = src.read(np.sort(indices)).astype(np.float32)
-    S /= np.linalg.norm(S, axis=1, keepdims=True)
-    index = faiss.IndexFlatIP(S.shape[1])
-    index.add(S)
-    total = 0.0
-    for a in range(0, src.n, block):
-        Xb = src.read_range(a, min(src.n, a + block)).astype(np.float32)
-        Xb /= np.linalg.norm(Xb, axis=1, keepdims=True)
-        D, _ = index.search(Xb, 1)
-        total += float(D[:, 0].astype(np.float64).sum())
-    return total
+    return exact_objective(NpySource(path), indices, block)
 
 
 # ------------------------------------------------------------------ one run per process

@@ -339,6 +339,18 @@ PRIOR_RULES = ("probe", "prior", "prior_t0.5", "prior_capped", "prior_capped_t0.
                *(f"second_gap{g}" for g in GAPS))
 
 
+def _whole_splits(cases, seeds):
+    """``(name, case, seed, dataset)`` for every dataset, case (its
+    ``load_dataset`` knobs) and seed: the whole training splits the detector
+    sections read."""
+    for name in DATASETS:
+        for case, knobs in cases.items():
+            for seed in seeds:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    yield name, case, seed, load_dataset(name, random_state=seed, **knobs)
+
+
 def prior_flags(seeds=(0,)) -> dict:
     """What the prior-free votes flag on each dataset's whole training split
     (``load_dataset(name, random_state=seed, ...)``, the detector with
@@ -351,26 +363,21 @@ def prior_flags(seeds=(0,)) -> dict:
              "confusable": dict(label_noise=NOISE, noise_model="confusable")}
     rows = []
     try:
-        for name in DATASETS:
-            for case, knobs in cases.items():
-                for seed in seeds:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        d = load_dataset(name, random_state=seed, **knobs)
-                    for rule in PRIOR_RULES:
-                        _set_rule(settings[rule])
-                        flag = find_label_suspects(d.X, d.y, random_state=0).mask
-                        row = {"dataset": name, "case": case, "seed": seed, "rule": rule,
-                               "flagged_share": float(flag.mean())}
-                        if case == "redundant":
-                            plain = ~np.asarray(d.copied, bool)
-                            plain[d.copy_source[d.copy_source >= 0]] = False
-                            row["flagged_share_plain_rows"] = float(flag[plain].mean())
-                            row["flagged_share_copies"] = float(flag[np.asarray(d.copied, bool)].mean())
-                        elif case != "clean":
-                            row.update(_pr(flag, np.asarray(d.flipped, bool)))
-                        rows.append(row)
-                        print("prior", json.dumps(row), flush=True)
+        for name, case, seed, d in _whole_splits(cases, seeds):
+            for rule in PRIOR_RULES:
+                _set_rule(settings[rule])
+                flag = find_label_suspects(d.X, d.y, random_state=0).mask
+                row = {"dataset": name, "case": case, "seed": seed, "rule": rule,
+                       "flagged_share": float(flag.mean())}
+                if case == "redundant":
+                    plain = ~np.asarray(d.copied, bool)
+                    plain[d.copy_source[d.copy_source >= 0]] = False
+                    row["flagged_share_plain_rows"] = float(flag[plain].mean())
+                    row["flagged_share_copies"] = float(flag[np.asarray(d.copied, bool)].mean())
+                elif case != "clean":
+                    row.update(_pr(flag, np.asarray(d.flipped, bool)))
+                rows.append(row)
+                print("prior", json.dumps(row), flush=True)
     finally:
         _set_rule(_PROBE)
     return {"rows": rows}
@@ -389,33 +396,28 @@ def gap_flags(seeds=(0,)) -> dict:
              "confusable": dict(label_noise=NOISE, noise_model="confusable")}
     rows = []
     try:
-        for name in DATASETS:
-            for case, knobs in cases.items():
-                for seed in seeds:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        d = load_dataset(name, random_state=seed, **knobs)
-                    flipped = np.zeros(d.y.size, bool) if d.flipped is None else np.asarray(d.flipped, bool)
-                    _, codes = np.unique(d.y, return_inverse=True)
-                    codes = codes.astype(np.int64).ravel()
-                    flags = {}
-                    for rule in (None, "second"):
-                        _set_rule({**_PROBE, "SECOND_OPINION": rule})
-                        own, other, S, _ = L._probe(d.X, codes, int(codes.max()) + 1, np.random.default_rng(0),
-                                                    keep_scores=True)
-                        flags[rule] = (own + 0.5) / (other + 0.5) < L.DEFAULT_THRESHOLDS["probe"]
-                    gap = S.max(axis=1) - S[np.arange(codes.size), codes]
-                    saved = flags[None] & ~flags["second"]
-                    row = {"dataset": name, "case": case, "seed": seed, "n": int(codes.size),
-                           "n_flagged": int(flags[None].sum())}
-                    for kind, m in (("flipped", saved & flipped), ("correct", saved & ~flipped)):
-                        g = gap[m]
-                        row[f"saved_{kind}"] = int(m.sum())
-                        row[f"gap_quantiles_{kind}"] = ([float(q) for q in np.quantile(g, [0.1, 0.25, 0.5, 0.75, 0.9])]
-                                                       if g.size else [])
-                        row[f"share_at_most_{kind}"] = {str(t): float((g <= t).mean()) if g.size else 0.0 for t in GAPS}
-                    rows.append(row)
-                    print("gaps", json.dumps(row), flush=True)
+        for name, case, seed, d in _whole_splits(cases, seeds):
+            flipped = np.zeros(d.y.size, bool) if d.flipped is None else np.asarray(d.flipped, bool)
+            _, codes = np.unique(d.y, return_inverse=True)
+            codes = codes.astype(np.int64).ravel()
+            flags = {}
+            for rule in (None, "second"):
+                _set_rule({**_PROBE, "SECOND_OPINION": rule})
+                own, other, S, _ = L._probe(d.X, codes, int(codes.max()) + 1, np.random.default_rng(0),
+                                            keep_scores=True)
+                flags[rule] = (own + 0.5) / (other + 0.5) < L.DEFAULT_THRESHOLDS["probe"]
+            gap = S.max(axis=1) - S[np.arange(codes.size), codes]
+            saved = flags[None] & ~flags["second"]
+            row = {"dataset": name, "case": case, "seed": seed, "n": int(codes.size),
+                   "n_flagged": int(flags[None].sum())}
+            for kind, m in (("flipped", saved & flipped), ("correct", saved & ~flipped)):
+                g = gap[m]
+                row[f"saved_{kind}"] = int(m.sum())
+                row[f"gap_quantiles_{kind}"] = ([float(q) for q in np.quantile(g, [0.1, 0.25, 0.5, 0.75, 0.9])]
+                                               if g.size else [])
+                row[f"share_at_most_{kind}"] = {str(t): float((g <= t).mean()) if g.size else 0.0 for t in GAPS}
+            rows.append(row)
+            print("gaps", json.dumps(row), flush=True)
     finally:
         _set_rule(_PROBE)
     return {"rows": rows}
@@ -437,7 +439,7 @@ def speed(reps=3) -> dict:
     for _ in range(reps):
         for lf in (None, "auto"):
             w, c = time.perf_counter(), time.process_time()
-            sel = coreset.select(X, fraction=0.1, y=y, class_budget="equal", random_state=0, label_filter=lf)
+            coreset.select(X, fraction=0.1, y=y, class_budget="equal", random_state=0, label_filter=lf)
             runs["off" if lf is None else "on"].append((time.perf_counter() - w, time.process_time() - c))
         w, c = time.perf_counter(), time.process_time()
         found = find_label_suspects(X, y)

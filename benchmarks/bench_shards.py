@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, write_json  # noqa: E402
+from _common import RESULTS, exact_objective, machine_info, write_json  # noqa: E402
 
 D = 64
 ROW_GROUP = 16_384
@@ -70,22 +69,9 @@ def generate(folder: Path, n: int, d: int, n_shards: int, n_centers=1000, seed=0
 
 def objective(folder: Path, indices: np.ndarray, block=200_000) -> float:
     """Sum over all points of the cosine to the nearest selected point (exact)."""
-    import faiss
-
     from coreset.data._shards import as_source
 
-    src = as_source(folder)
-    S = src.read(np.sort(indices)).astype(np.float32)
-    S /= np.linalg.norm(S, axis=1, keepdims=True)
-    index = faiss.IndexFlatIP(S.shape[1])
-    index.add(S)
-    total = 0.0
-    for start, Xb in src.chunks(block):
-        Xb = Xb.astype(np.float32)
-        Xb /= np.linalg.norm(Xb, axis=1, keepdims=True)
-        Dist, _ = index.search(Xb, 1)
-        total += float(Dist[:, 0].astype(np.float64).sum())
-    return total
+    return exact_objective(as_source(folder), indices, block)
 
 
 def run_cli(args: list[str]) -> dict:
