@@ -72,16 +72,19 @@ def _mean(rows, method, fraction, metric="balanced_accuracy"):
     return float(np.mean(v)) if v else float("nan")
 
 
-def _point(lr, batch, wide):
-    """A grid point's name: the rate alone on today's grid (one batch size)."""
-    return f"{lr:g},b{batch}" if wide else f"{lr:g}"
+def _point(lr, batch, wide, schedule="constant"):
+    """A grid point's name: the rate alone on today's grid (one batch size);
+    a learning-rate schedule other than constant is named after it."""
+    name = f"{lr:g},b{batch}" if wide else f"{lr:g}"
+    return name if schedule == "constant" else f"{name},{schedule}"
 
 
-def _folder(lr, batch, wide):
-    return f"lr-{lr:g}-batch-{batch}" if wide else f"lr-{lr:g}"
+def _folder(lr, batch, wide, schedule="constant"):
+    name = f"lr-{lr:g}-batch-{batch}" if wide else f"lr-{lr:g}"
+    return name if schedule == "constant" else f"{name}-{schedule}"
 
 
-def _validate_point(name, lr, batch, epochs, out):
+def _validate_point(name, lr, batch, epochs, out, schedule="constant"):
     """One grid point on the validation split: compare's rows (resumed from
     ``out`` when it holds them)."""
     import torch
@@ -91,12 +94,12 @@ def _validate_point(name, lr, batch, epochs, out):
 
     torch.set_num_threads(1)
     kw = _kw(SETTINGS[name], epochs)
-    kw.update(lr=lr, batch_size=batch)
+    kw.update(lr=lr, batch_size=batch, lr_schedule=schedule)
     val = train_validation_split(load_dataset(name), share=0.2, random_state=0)
     t0 = time.perf_counter()
     res = compare(val, methods=list(METHODS), fractions=list(FRACTIONS), seeds=list(VALIDATION_SEEDS),
                   out=out, plots=False, **kw)
-    log(f"{name} validation lr={lr:g} batch={batch}: {time.perf_counter() - t0:.0f} s")
+    log(f"{name} validation lr={lr:g} batch={batch} {schedule}: {time.perf_counter() - t0:.0f} s")
     return res.rows
 
 
@@ -111,46 +114,51 @@ def _pool(jobs, calls):
         return [f.result() for f in [ex.submit(fn, *a) for fn, a in calls]]
 
 
-def validate(name, lrs=None, batch_sizes=None, folder=None, jobs=1):
+def validate(name, lrs=None, batch_sizes=None, folder=None, jobs=1, schedules=("constant",)):
     """Validation balanced accuracy of every (method, fraction, rate, batch
-    size); the chosen rate (and batch size) per (method, fraction)."""
+    size, learning-rate schedule); the chosen rate (and batch size, and
+    schedule) per (method, fraction)."""
     s = SETTINGS[name]
     epochs = _epochs(name)
     lrs = tuple(lrs or GRID[s["optimizer"]])
     batch_sizes = tuple(batch_sizes or (s["batch_size"],))
     wide = batch_sizes != (s["batch_size"],)
     folder = folder or TUNED / name
-    points = [(lr, b) for lr in lrs for b in batch_sizes]
+    schedules = tuple(schedules)
+    points = [(lr, b, sc) for sc in schedules for lr in lrs for b in batch_sizes]
     run = sorted(points, key=lambda p: -p[0])  # the largest rates first: the likeliest winners of short schedules
-    calls = [(_validate_point, (name, lr, b, epochs, folder / "validation" / _folder(lr, b, wide))) for lr, b in run]
+    calls = [(_validate_point, (name, lr, b, epochs, folder / "validation" / _folder(lr, b, wide, sc), sc))
+             for lr, b, sc in run]
     done = dict(zip(run, _pool(jobs, calls)))
     grid, pick = {}, {}
-    for (lr, b), rows in ((p, done[p]) for p in points):  # grid order (ties go to the first): as given
+    for (lr, b, sc), rows in ((p, done[p]) for p in points):  # grid order (ties go to the first): as given
         for m in METHODS:
             for f in (FRACTIONS if m != "full_balanced" else (1.0,)):
-                grid.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide)] = _mean(rows, m, f)
-                pick.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide)] = (lr, b)
+                grid.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide, sc)] = _mean(rows, m, f)
+                pick.setdefault(f"{m}@{f:g}", {})[_point(lr, b, wide, sc)] = (lr, b, sc)
     best = {key: pick[key][max(v, key=v.get)] for key, v in grid.items()}
     out = dict(split="train_validation_split(ds, share=0.2, random_state=0)", seeds=list(VALIDATION_SEEDS),
                epochs=epochs, optimizer=s["optimizer"], grid=grid,
-               chosen_lr={key: float(lr) for key, (lr, _) in best.items()})
+               chosen_lr={key: float(lr) for key, (lr, _, _) in best.items()})
     if wide:
         out.update(lrs=list(lrs), batch_sizes=list(batch_sizes),
-                   chosen_batch_size={key: int(b) for key, (_, b) in best.items()})
+                   chosen_batch_size={key: int(b) for key, (_, b, _) in best.items()})
+    if schedules != ("constant",):
+        out.update(lr_schedules=list(schedules), chosen_lr_schedule={key: sc for key, (_, _, sc) in best.items()})
     return out
 
 
-def _test_point(name, lr, batch, epochs, methods, fractions, out):
+def _test_point(name, lr, batch, epochs, methods, fractions, out, schedule="constant"):
     import torch
 
     from coreset.pipelines import compare
 
     torch.set_num_threads(1)
     kw = _kw(SETTINGS[name], epochs)
-    kw.update(lr=lr, batch_size=batch)
+    kw.update(lr=lr, batch_size=batch, lr_schedule=schedule)
     t0 = time.perf_counter()
     compare(name, methods=methods, fractions=fractions, seeds=list(SEEDS), out=out, plots=False, **kw)
-    log(f"{name} test lr={lr:g} batch={batch} {methods} {fractions}: {time.perf_counter() - t0:.0f} s -> {out}")
+    log(f"{name} test lr={lr:g} batch={batch} {schedule} {methods} {fractions}: {time.perf_counter() - t0:.0f} s -> {out}")
 
 
 def final(name, chosen, folder=None, jobs=1):
@@ -160,16 +168,17 @@ def final(name, chosen, folder=None, jobs=1):
     s = SETTINGS[name]
     folder = folder or TUNED / name
     batches = chosen.get("chosen_batch_size")  # absent: today's grid, the dataset's batch size
+    scheds = chosen.get("chosen_lr_schedule") or {}  # absent: constant only
     by_point = {}
     for key, lr in chosen["chosen_lr"].items():
         m, f = key.split("@")
         b = batches[key] if batches else s["batch_size"]
-        by_point.setdefault((lr, b), {}).setdefault(m, set()).add(float(f))
+        by_point.setdefault((lr, b, scheds.get(key, "constant")), {}).setdefault(m, set()).add(float(f))
     calls = []
-    for (lr, b), methods in sorted(by_point.items()):
+    for (lr, b, sc), methods in sorted(by_point.items()):
         fr = sorted({f for fs in methods.values() for f in fs if f < 1.0}) or [FRACTIONS[0]]
         calls.append((_test_point, (name, lr, b, chosen["epochs"], sorted(methods), fr,
-                                    folder / _folder(lr, b, batches is not None))))
+                                    folder / _folder(lr, b, batches is not None, sc), sc)))
     _pool(jobs, calls)
 
 
@@ -178,6 +187,8 @@ def main(argv=None):
     p.add_argument("--datasets", default=",".join(SETTINGS))
     p.add_argument("--lrs", type=_floats, default=None, help="learning rates (default: the optimiser's grid)")
     p.add_argument("--batch-sizes", type=_ints, default=None, help="batch sizes (default: the dataset's one)")
+    p.add_argument("--lr-schedules", default="constant",
+                   help="learning-rate schedules to choose from, e.g. constant,linear (train.LR_SCHEDULES)")
     p.add_argument("--out-tag", default=None, help="write to compute-tuned/<dataset>-<tag>/")
     p.add_argument("--jobs", type=int, default=1, help="grid points run at once, one torch thread each")
     args = p.parse_args(argv)
@@ -190,7 +201,8 @@ def main(argv=None):
         vpath = folder / "validation.json"
         chosen = json.loads(vpath.read_text()) if vpath.exists() else None
         if chosen is None:
-            chosen = validate(name, args.lrs, args.batch_sizes, folder, args.jobs)
+            chosen = validate(name, args.lrs, args.batch_sizes, folder, args.jobs,
+                              tuple(args.lr_schedules.split(",")))
             vpath.write_text(json.dumps(chosen, indent=1, sort_keys=True) + "\n")
         log(f"{name}: chosen rates {chosen['chosen_lr']}, batch sizes {chosen.get('chosen_batch_size')}")
         final(name, chosen, folder, args.jobs)

@@ -160,16 +160,19 @@ def wide_table(name="mnist1d_lt", tag="wide"):
     if not (base / "validation.json").exists():
         return ""
     v = json.loads((base / "validation.json").read_text())
+    scheds = v.get("chosen_lr_schedule") or {}  # --lr-schedules: folders lr-<lr>-batch-<b>[-<schedule>]
     rows = []
     for p in sorted(base.glob("lr-*-batch-*/results.json")):
-        lr, b = p.parent.name[3:].split("-batch-")
-        rows += [dict(r, lr=float(lr), batch=int(b)) for r in json.loads(p.read_text())["rows"]]
+        lr, rest = p.parent.name[3:].split("-batch-")
+        b, _, sc = rest.partition("-")
+        rows += [dict(r, lr=float(lr), batch=int(b), sched=sc or "constant") for r in json.loads(p.read_text())["rows"]]
 
     def at(method, f, metric="balanced_accuracy"):
         key = f"{method}@{1 if method == 'full_balanced' else f:g}"
-        lr, b = v["chosen_lr"][key], v["chosen_batch_size"][key]
-        sub = [r for r in rows if r["lr"] == lr and r["batch"] == b]
-        return cell(sub, method, None if method == "full_balanced" else f, metric), f"{lr:g}, {b}"
+        lr, b, sc = v["chosen_lr"][key], v["chosen_batch_size"][key], scheds.get(key, "constant")
+        sub = [r for r in rows if r["lr"] == lr and r["batch"] == b and r["sched"] == sc]
+        return (cell(sub, method, None if method == "full_balanced" else f, metric),
+                f"{lr:g}, {b}" + (f", {sc}" if scheds else ""))
 
     out = [f"| fraction | `full_balanced` (bal / worst; lr, batch) | `rs2:equal` | `rs2:sqrt+la` | "
            f"best: gap bal / worst | holds |", "|---|---|---|---|---|---|"]
@@ -261,6 +264,8 @@ if __name__ == "__main__":
     print(wide_table())
     print("\n## Compute, mnist1d_lt one step wider (lr 0.001-0.03 x batch 10-100)\n")
     print(wide_table(tag="wider"))
+    print("\n## Compute, mnist1d_lt with the learning-rate schedule chosen too (constant, linear, cosine)\n")
+    print(wide_table(tag="sched"))
     print("\n## Adaptive filter (10%)\n")
     print(adaptive_table(0.1))
     print("\n## Weights\n")

@@ -73,6 +73,10 @@ def compare_command(
     lr: Annotated[float, typer.Option("--lr", metavar="LR", rich_help_panel=_TRAIN, help="Learning rate.")] = 0.05,
     optimizer: Annotated[str, typer.Option(
         "--optimizer", metavar="sgd|adam", rich_help_panel=_TRAIN, help="sgd (momentum 0.9) or adam.")] = "sgd",
+    lr_schedule: Annotated[str, typer.Option(
+        "--lr-schedule", metavar="constant|linear|cosine|onecycle", rich_help_panel=_TRAIN,
+        help="Learning-rate schedule, sized by each run's own steps (a 10% schedule decays over its short run).")
+    ] = "constant",
     breadth_threshold: Annotated[float, typer.Option(
         "--breadth-threshold", metavar="T", rich_help_panel=_TRAIN,
         help="Breadth counts the classes with test accuracy >= this.")] = 0.5,
@@ -124,6 +128,12 @@ def compare_command(
         from ..pipelines._compare_augment import resolve_augment
 
         resolve_augment(augment, model)
+        from ..pipelines._train import LR_SCHEDULES
+
+        if lr_schedule not in LR_SCHEDULES:
+            from ..exceptions import UnknownNameError
+
+            raise UnknownNameError("--lr-schedule", lr_schedule, LR_SCHEDULES)
         if dataset is not None:
             from ..data import load_dataset
 
@@ -140,6 +150,7 @@ def compare_command(
         with reporter:
             res = compare(data, methods=methods, fractions=frac_list, seeds=seed_list, model=model, epochs=epochs,
                           batch_size=batch_size, lr=lr, optimizer=optimizer, breadth_threshold=breadth_threshold,
+                          lr_schedule=lr_schedule,
                           out=out, plot_dir=plot_dir, plots=not no_plots, name=name, label_noise=label_noise,
                           noise_model=noise_model, duplicates=duplicates, augment=augment, standardize=standardize,
                           callback=reporter.callback if reporter.enabled else None)

@@ -187,6 +187,7 @@ def _run_cell(spec, fraction, seed, ctx):
     cb = ctx["callback"]
     res = train(net, ctx["train_set"], selection=selection, schedule=schedule, epochs=epochs,
                 batch_size=ctx["batch_size"], optimizer=ctx["optimizer"], lr=ctx["lr"], loss=loss,
+                lr_scheduler=ctx["lr_schedule"],
                 normalize=spec.normalize, device="cpu", random_state=seed,
                 callback=(lambda s, d, t: cb(s, d, t)) if cb else None)
     ev = evaluate(net, ctx["test_set"], device="cpu", n_classes=C)
@@ -273,7 +274,8 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
             fractions=(0.1, 0.3), seeds=(0, 1, 2), model="linear", epochs=20, batch_size=32, lr=0.05,
             optimizer="sgd", standardize=True, out=None, plots=True, plot_dir=None, callback=None,
             breadth_threshold=0.5, name=None, select_params=None, threads=1, label_noise=0.0,
-            noise_model="symmetric", duplicates=0.0, augment="auto", augment_params=None) -> CompareResult:
+            noise_model="symmetric", duplicates=0.0, augment="auto", augment_params=None,
+            lr_schedule="constant") -> CompareResult:
     """Train ``model`` on each method's rows for every fraction and seed and
     measure it on the held-out split.
 
@@ -299,7 +301,10 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     of the ``+aug`` methods ("auto": image for ``cnn2d``, signal for
     ``cnn1d``, mixup otherwise; or "image", "signal", "mixup"), with
     ``augment_params`` overriding its default strength (``_compare_augment``;
-    recorded in ``config`` when given)."""
+    recorded in ``config`` when given). ``lr_schedule``: "constant" or a
+    schedule of ``train.LR_SCHEDULES`` ("linear", "cosine", "onecycle"),
+    each sized by the cell's own optimizer steps, so a 10% schedule decays
+    over its own short run (recorded in ``config`` when not "constant")."""
     import torch
 
     from ..data._noise import corrupt_arrays, noise_settings
@@ -313,6 +318,10 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     threshold = check_float(breadth_threshold, "breadth_threshold", low=0.0, high=1.0)
     threads = check_int(threads, "threads", low=1)
     noise_settings(label_noise, noise_model, duplicates)  # validated before any data is read
+    from ._train import LR_SCHEDULES
+
+    if not isinstance(lr_schedule, str) or lr_schedule not in LR_SCHEDULES:
+        raise UnknownNameError("lr_schedule", lr_schedule, LR_SCHEDULES)
     if optimizer not in ("sgd", "adam"):
         raise UnknownNameError("optimizer", optimizer, ("sgd", "adam"))
     factory = _model_factory(model)
@@ -339,6 +348,8 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     if noise["label_noise"] or noise["duplicates"]:  # a clean run's config stays that of earlier versions
         config.update(noise)
     config.update(aug_record)  # only when augment / augment_params are not the defaults
+    if lr_schedule != "constant":
+        config["lr_schedule"] = lr_schedule
     out = None if out is None else Path(out)
     rows = []
     if out is not None:
@@ -351,6 +362,7 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
             for f in ([1.0] if spec.full_data else fractions):
                 cells.append((spec, f, seed))
     ctx = dict(X=X, y=y, n_classes=C, name=dname, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+               lr_schedule=None if lr_schedule == "constant" else lr_schedule,
                factory=factory, threshold=threshold, class_counts=counts, callback=callback,
                select_params=select_params, scale=scale, augment=dict(kind=aug_kind, params=aug_params),
                train_set=torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),

@@ -359,7 +359,9 @@ class EqualCompute:
         return order[:min(self.n, left)]
 
     def total_steps(self, batch_size):
-        return None
+        """Steps of the run: whole epochs, then the cut-short last one."""
+        b = int(batch_size)
+        return sum(-(-min(self.n, self.budget - e * self.n) // b) for e in range(self.epochs))
 
     def rescale(self, rows, losses):
         return losses

@@ -13,19 +13,23 @@ import numpy as np
 
 from .._device import parse_device
 from .._validation import check_float, check_int
-from ..exceptions import ValidationError
+from ..exceptions import UnknownNameError, ValidationError
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import as_index_array, check_fingerprint, check_within, require_torch
 from ._sampler import CoresetSampler, normalize_weights
 
 __all__ = ["train", "evaluate", "TrainResult", "EvalResult", "resolve_loss", "resolve_device", "LogitAdjustedLoss",
-           "check_prior", "LOSSES"]
+           "check_prior", "LOSSES", "LR_SCHEDULES"]
 
 log = logging.getLogger(__name__)
 _torch = require_torch()
 #: loss names ``train`` accepts; the last two are matched to the class prior of what is trained on
 LOSSES = ("cross_entropy", "logit_adjusted", "balanced_softmax")
 _PRIOR_LOSSES = LOSSES[1:]
+#: learning-rate schedules by name, each sized by the run's optimizer steps (budget-aware: a short run
+#: decays over its own steps, not over full data's): "constant" (none), "linear" (from ``lr`` to 0),
+#: "cosine" (cosine annealing from ``lr`` to 0), "onecycle" (OneCycleLR peaking at ``lr``)
+LR_SCHEDULES = ("constant", "linear", "cosine", "onecycle")
 
 
 @dataclass
@@ -182,6 +186,26 @@ def _check_outputs(model, fetcher, rows, y_max, device) -> int:
     return int(out.shape[1])
 
 
+def resolve_lr_scheduler(lr_scheduler):
+    """``f(optimizer, total_steps) -> scheduler`` (or None) for a name of
+    :data:`LR_SCHEDULES`, a callable (returned as is) or None."""
+    if lr_scheduler is None or callable(lr_scheduler):
+        return lr_scheduler
+    if not isinstance(lr_scheduler, str) or lr_scheduler not in LR_SCHEDULES:
+        if not isinstance(lr_scheduler, str):
+            raise ValidationError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULES)}, a callable "
+                                  f"f(optimizer, total_steps) or None; got {type(lr_scheduler).__name__}")
+        raise UnknownNameError("lr_scheduler", lr_scheduler, LR_SCHEDULES)
+    sch = _torch.optim.lr_scheduler
+    if lr_scheduler == "constant":
+        return None
+    if lr_scheduler == "linear":
+        return lambda opt, total: sch.LambdaLR(opt, lambda step: max(0.0, 1.0 - step / max(1, total)))
+    if lr_scheduler == "cosine":
+        return lambda opt, total: sch.CosineAnnealingLR(opt, T_max=max(1, total))
+    return lambda opt, total: sch.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(2, total))
+
+
 def _optimizer(model, optimizer, lr, momentum, weight_decay):
     if optimizer is None or optimizer == "sgd":
         return _torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -274,8 +298,9 @@ def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=1
     ``normalize``), a resampling schedule's per-epoch quota shares, the full
     data's class frequencies (recorded in ``TrainResult.class_prior``).
     ``optimizer``: "sgd" (momentum), "adam" or an instance; ``lr_scheduler``:
-    ``f(optimizer, total_steps) -> scheduler`` stepped every batch (OneCycleLR
-    and friends; needs a schedule whose step count is known up front).
+    a name of :data:`LR_SCHEDULES` ("linear", "cosine", "onecycle": sized by
+    this run's own steps) or ``f(optimizer, total_steps) -> scheduler``,
+    stepped every batch (needs a schedule whose step count is known up front).
     ``amp``: autocast float16 + gradient scaling on CUDA (ignored on CPU).
     On CPU the same ``random_state`` and initial model give the same result.
     Checked before training starts: selection indices within the dataset,
@@ -290,6 +315,7 @@ def train(model, dataset, *, selection=None, schedule=None, epochs, batch_size=1
     lr = check_float(lr, "lr", low=0.0, low_open=True)
     random_state = check_int(random_state, "random_state", low=0)
     device = resolve_device(device)
+    lr_scheduler = resolve_lr_scheduler(lr_scheduler)
     prior_loss = isinstance(loss, str) and loss in _PRIOR_LOSSES
     loss_fn = None if prior_loss else resolve_loss(loss)
     n = len(dataset)
