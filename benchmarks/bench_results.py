@@ -24,6 +24,7 @@ Protocol
     python benchmarks/bench_results.py                          # everything (~1 h on 2 busy cores)
     python benchmarks/bench_results.py --datasets zipf_hard --regimes noisy
     python benchmarks/bench_results.py --headline-only
+    python benchmarks/bench_results.py --proxy-only --datasets mnist1d_lt   # selection on a proxy's features
 A rerun skips the cells already in a folder (compare resumes).
 """
 
@@ -93,16 +94,23 @@ def validate(name, regime):
 
 #: the default selection with its label filter switched off, beside every regime (what the filter costs or buys)
 NO_FILTER = ("facility_location:equal", "facility_location:equal+weighted")
+#: ``--proxy``: selection on a proxy's features (compare(select_on="proxy")), for the datasets whose model has a
+#: hidden layer; the proxy's epochs were chosen on the validation split by benchmarks/bench_proxy_noise.py
+#: (noisy mnist1d_lt, E in 3 / 5 / 10, scored on the split's own labels: benchmarks/results/proxy_noise.json)
+PROXY = ("random_budget:equal", "random_kept:equal", "facility_location:equal")
+PROXY_EPOCHS = 10
 
 
-def final(name, regime, epochs, methods=METHODS, fractions=FRACTIONS, out=None, plots=False, select_params=None):
+def final(name, regime, epochs, methods=METHODS, fractions=FRACTIONS, out=None, plots=False, select_params=None,
+          **extra):
     from coreset.pipelines import compare
 
     s = SETTINGS[name]
     t0 = time.perf_counter()
     out = out or OUT / name / regime
     res = compare(name, methods=list(methods), fractions=list(fractions), seeds=list(SEEDS), out=out,
-                  plots=plots, plot_dir=out, select_params=select_params, **REGIMES[regime], **_kw(s, epochs))
+                  plots=plots, plot_dir=out, select_params=select_params, **REGIMES[regime], **_kw(s, epochs),
+                  **extra)
     log(f"{name}/{regime}: final run {time.perf_counter() - t0:.0f} s -> {out}")
     return res
 
@@ -113,6 +121,8 @@ def main(argv=None):
     p.add_argument("--regimes", default=",".join(REGIMES))
     p.add_argument("--headline-only", action="store_true")
     p.add_argument("--no-headline", action="store_true")
+    p.add_argument("--proxy-only", action="store_true",
+                   help="only the selection-via-proxy runs (docs/results/<dataset>/<regime>-proxy/)")
     args = p.parse_args(argv)
     import torch
 
@@ -130,6 +140,12 @@ def main(argv=None):
             vpath.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
         return int(chosen[key]["chosen_epochs"])
 
+    if args.proxy_only:
+        for name in (n for n in args.datasets.split(",") if SETTINGS[n]["model"] != "linear"):
+            for regime in args.regimes.split(","):
+                final(name, regime, epochs_for(name, regime), methods=PROXY, out=OUT / name / f"{regime}-proxy",
+                      select_on="proxy", proxy_epochs=PROXY_EPOCHS)
+        return
     if not args.headline_only:
         for name in args.datasets.split(","):
             for regime in args.regimes.split(","):

@@ -191,6 +191,27 @@ def wide_table(name="mnist1d_lt", tag="wide"):
     return "\n".join(out)
 
 
+def proxy_table(name="mnist1d_lt"):
+    """Selection on the inputs against selection on a proxy's features
+    (bench_results.py --proxy-only: docs/results/<name>/<regime>-proxy/), per
+    regime and fraction; random with the same budget reads only the labels."""
+    out = ["| regime | fraction | `full_balanced` | random, same budget | random from kept rows (inputs / proxy) | "
+           "default (inputs / proxy) | default − random (inputs / proxy) |", "|---|---|---|---|---|---|---|"]
+    for regime in ("clean", "noisy", "redundant"):
+        base, prox = load(name, regime), load(name, f"{regime}-proxy")
+        if not prox:
+            continue
+        fb = cell(base, "full_balanced")
+        for f in (0.1, 0.3):
+            rnd = cell(prox, "random_budget:equal", f)
+            kept = [cell(r, "random_kept:equal", f) for r in (base, prox)]
+            dflt = [cell(r, "facility_location:equal", f) for r in (base, prox)]
+            gaps = " / ".join(sgn(diff(d, rnd)) for d in dflt)
+            out.append(f"| {regime} | {f:.0%} | {fmt(fb)} | {fmt(rnd)} | {fmt(kept[0])} / {fmt(kept[1])} | "
+                       f"{fmt(dflt[0])} / {fmt(dflt[1])} | {gaps} |")
+    return "\n".join(out)
+
+
 def adaptive_table(fraction=0.1):
     """The default selection with its default filter (the probe), with
     ``label_filter="adaptive"`` (docs/results/<ds>/<regime>-adaptive/) and with
@@ -266,6 +287,8 @@ if __name__ == "__main__":
     print(wide_table(tag="wider"))
     print("\n## Compute, mnist1d_lt with the learning-rate schedule chosen too (constant, linear, cosine)\n")
     print(wide_table(tag="sched"))
+    print("\n## Selection on a proxy's features, mnist1d_lt\n")
+    print(proxy_table())
     print("\n## Adaptive filter (10%)\n")
     print(adaptive_table(0.1))
     print("\n## Weights\n")

@@ -77,6 +77,12 @@ def compare_command(
         "--lr-schedule", metavar="constant|linear|cosine|onecycle", rich_help_panel=_TRAIN,
         help="Learning-rate schedule, sized by each run's own steps (a 10% schedule decays over its short run).")
     ] = "constant",
+    select_on: Annotated[str, typer.Option(
+        "--select-on", metavar="inputs|proxy", rich_help_panel=_TRAIN,
+        help="What the selection methods see: the inputs, or a proxy's features (the model trained "
+             "--proxy-epochs on every row, its cost counted; needs a model with a hidden layer).")] = "inputs",
+    proxy_epochs: Annotated[int, typer.Option(
+        "--proxy-epochs", metavar="N", rich_help_panel=_TRAIN, help="Epochs of the proxy (--select-on proxy).")] = 10,
     breadth_threshold: Annotated[float, typer.Option(
         "--breadth-threshold", metavar="T", rich_help_panel=_TRAIN,
         help="Breadth counts the classes with test accuracy >= this.")] = 0.5,
@@ -134,6 +140,12 @@ def compare_command(
             from ..exceptions import UnknownNameError
 
             raise UnknownNameError("--lr-schedule", lr_schedule, LR_SCHEDULES)
+        from ..pipelines._compare_proxy import SELECT_ON
+
+        if select_on not in SELECT_ON:
+            from ..exceptions import UnknownNameError
+
+            raise UnknownNameError("--select-on", select_on, SELECT_ON)
         if dataset is not None:
             from ..data import load_dataset
 
@@ -150,7 +162,7 @@ def compare_command(
         with reporter:
             res = compare(data, methods=methods, fractions=frac_list, seeds=seed_list, model=model, epochs=epochs,
                           batch_size=batch_size, lr=lr, optimizer=optimizer, breadth_threshold=breadth_threshold,
-                          lr_schedule=lr_schedule,
+                          lr_schedule=lr_schedule, select_on=select_on, proxy_epochs=proxy_epochs,
                           out=out, plot_dir=plot_dir, plots=not no_plots, name=name, label_noise=label_noise,
                           noise_model=noise_model, duplicates=duplicates, augment=augment, standardize=standardize,
                           callback=reporter.callback if reporter.enabled else None)

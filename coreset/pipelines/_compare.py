@@ -17,7 +17,8 @@ import numpy as np
 from .._validation import check_float, check_int
 from ..exceptions import UnknownNameError, ValidationError
 from ._compare_augment import parse_methods
-from ._compare_methods import make_schedule, objective_params, run_selection
+from ._compare_methods import make_schedule, objective_params
+from ._compare_proxy import select_rows
 from ._compare_resume import AUGMENT_COLUMNS, COLUMNS, METRICS, NOISE_COLUMNS, TIMING  # the rows' columns
 
 __all__ = ["compare", "CompareResult", "cell_metrics", "class_groups", "prepare_data", "METRICS", "COLUMNS"]
@@ -167,7 +168,7 @@ def _run_cell(spec, fraction, seed, ctx):
 
         chosen, schedule, epochs = plan_augment(spec, fraction, seed, ctx, k)
     else:
-        chosen = run_selection(spec, X, y, C, k, seed, ctx["select_params"])
+        chosen = select_rows(spec, seed, ctx, k)
         schedule, epochs = make_schedule(spec, fraction, n, ctx["epochs"], k, chosen=chosen)
     loss = spec.loss  # "+la" / "+bs": matched by train to the class prior of what it trains on
     if spec.kind == "full_balanced" or getattr(spec, "base", None) == "full_balanced":
@@ -275,7 +276,7 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
             optimizer="sgd", standardize=True, out=None, plots=True, plot_dir=None, callback=None,
             breadth_threshold=0.5, name=None, select_params=None, threads=1, label_noise=0.0,
             noise_model="symmetric", duplicates=0.0, augment="auto", augment_params=None,
-            lr_schedule="constant") -> CompareResult:
+            lr_schedule="constant", select_on="inputs", proxy_epochs=10) -> CompareResult:
     """Train ``model`` on each method's rows for every fraction and seed and
     measure it on the held-out split.
 
@@ -304,7 +305,11 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     recorded in ``config`` when given). ``lr_schedule``: "constant" or a
     schedule of ``train.LR_SCHEDULES`` ("linear", "cosine", "onecycle"),
     each sized by the cell's own optimizer steps, so a 10% schedule decays
-    over its own short run (recorded in ``config`` when not "constant")."""
+    over its own short run (recorded in ``config`` when not "constant").
+    ``select_on``: what the selection methods see, the training inputs
+    ("inputs") or the features of a proxy ("proxy": the model trained
+    ``proxy_epochs`` on every row, its cost counted; ``_compare_proxy``),
+    recorded in ``config`` when "proxy"."""
     import torch
 
     from ..data._noise import corrupt_arrays, noise_settings
@@ -331,6 +336,9 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     if callback is not None and not callable(callback):
         raise ValidationError(f"callback must be callable(stage, done, total); got {type(callback).__name__}")
     dname, X, y, Xt, yt, classes = prepare_data(data, name)
+    from ._compare_proxy import check_select_on
+
+    proxy_epochs = check_select_on(select_on, proxy_epochs, factory, X.shape[1], int(classes.size))
     # realistic data: the training split only (anything carved from X, y later carries the same noise)
     X, y, y_true, noise = corrupt_arrays(data, X, y, classes, label_noise=label_noise, noise_model=noise_model,
                                          duplicates=duplicates)
@@ -350,6 +358,8 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     config.update(aug_record)  # only when augment / augment_params are not the defaults
     if lr_schedule != "constant":
         config["lr_schedule"] = lr_schedule
+    if select_on != "inputs":
+        config.update(select_on=select_on, proxy_epochs=proxy_epochs)
     out = None if out is None else Path(out)
     rows = []
     if out is not None:
@@ -362,7 +372,8 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
             for f in ([1.0] if spec.full_data else fractions):
                 cells.append((spec, f, seed))
     ctx = dict(X=X, y=y, n_classes=C, name=dname, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-               lr_schedule=None if lr_schedule == "constant" else lr_schedule,
+               lr_schedule=None if lr_schedule == "constant" else lr_schedule, select_on=select_on,
+               proxy_epochs=proxy_epochs,
                factory=factory, threshold=threshold, class_counts=counts, callback=callback,
                select_params=select_params, scale=scale, augment=dict(kind=aug_kind, params=aug_params),
                train_set=torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),

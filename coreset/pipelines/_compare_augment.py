@@ -277,13 +277,14 @@ def plan_augment(spec: AugmentSpec, fraction, seed, ctx, k):
     """``(chosen, schedule, epochs)`` of an ``+aug`` cell: the rows to augment
     chosen by ``spec.rows`` at ``k`` rows (its selection cost kept in
     ``chosen``), training on the full data plus their copies."""
-    from ._compare_methods import Chosen, run_selection
+    from ._compare_methods import Chosen
+    from ._compare_proxy import select_rows
 
     X, y, C = ctx["X"], ctx["y"], ctx["n_classes"]
     if spec.rows is None:
         rows, chosen = np.arange(y.size, dtype=np.int64), Chosen(None, None)
     else:
-        picked = run_selection(spec.rows, X, y, C, k, seed, ctx["select_params"])
+        picked = select_rows(spec.rows, seed, ctx, k)
         rows = picked.indices
         chosen = Chosen(None, None, picked.seconds, gradients=picked.gradients, forward=picked.forward)
     aug = ctx.get("augment") or {}
