@@ -77,6 +77,9 @@ def test_bad_settings_are_refused(tmp_path):
     kw = dict(methods=["facility_location:equal"], fractions=[0.2], seeds=[0], epochs=1, plots=False)
     with pytest.raises(ValidationError, match="hidden layer"):
         compare(data, select_on="proxy", **kw)  # model="linear": its last layer's input is the raw row
+    with pytest.raises(ValidationError, match="hidden layer"):  # no nn.Linear at all: nothing to read features at
+        compare(data, select_on="proxy", model=lambda d, c: torch.nn.Sequential(
+            torch.nn.Unflatten(1, (1, d)), torch.nn.Conv1d(1, c, d), torch.nn.Flatten()), **kw)
     with pytest.raises(UnknownNameError, match="did you mean 'proxy'"):
         compare(data, select_on="proxi", model="mlp", **kw)
     with pytest.raises(ValidationError, match="proxy_epochs"):

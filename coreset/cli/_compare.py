@@ -134,18 +134,12 @@ def compare_command(
         from ..pipelines._compare_augment import resolve_augment
 
         resolve_augment(augment, model)
+        from .._registry import check_name
+        from ..pipelines._compare_proxy import SELECT_ON
         from ..pipelines._train import LR_SCHEDULES
 
-        if lr_schedule not in LR_SCHEDULES:
-            from ..exceptions import UnknownNameError
-
-            raise UnknownNameError("--lr-schedule", lr_schedule, LR_SCHEDULES)
-        from ..pipelines._compare_proxy import SELECT_ON
-
-        if select_on not in SELECT_ON:
-            from ..exceptions import UnknownNameError
-
-            raise UnknownNameError("--select-on", select_on, SELECT_ON)
+        check_name("--lr-schedule", lr_schedule, LR_SCHEDULES)
+        check_name("--select-on", select_on, SELECT_ON)
         if dataset is not None:
             from ..data import load_dataset
 

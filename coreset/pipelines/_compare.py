@@ -323,10 +323,10 @@ def compare(data, *, methods=("full", "full_balanced", "full_equal_compute", "ra
     threshold = check_float(breadth_threshold, "breadth_threshold", low=0.0, high=1.0)
     threads = check_int(threads, "threads", low=1)
     noise_settings(label_noise, noise_model, duplicates)  # validated before any data is read
+    from .._registry import check_name
     from ._train import LR_SCHEDULES
 
-    if not isinstance(lr_schedule, str) or lr_schedule not in LR_SCHEDULES:
-        raise UnknownNameError("lr_schedule", lr_schedule, LR_SCHEDULES)
+    check_name("lr_schedule", lr_schedule, LR_SCHEDULES)
     if optimizer not in ("sgd", "adam"):
         raise UnknownNameError("optimizer", optimizer, ("sgd", "adam"))
     factory = _model_factory(model)

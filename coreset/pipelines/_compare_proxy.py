@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from ..exceptions import UnknownNameError, ValidationError
+from .._registry import check_name
+from ..exceptions import ValidationError
 
 __all__ = ["SELECT_ON", "check_select_on", "select_rows", "reads_inputs"]
 
@@ -35,14 +36,18 @@ def check_select_on(select_on, proxy_epochs, factory, n_features, n_classes):
     is not the raw row)."""
     from .._validation import check_int
 
-    if not isinstance(select_on, str) or select_on not in SELECT_ON:
-        raise UnknownNameError("select_on", select_on, SELECT_ON)
+    check_name("select_on", select_on, SELECT_ON)
     proxy_epochs = check_int(proxy_epochs, "proxy_epochs", low=1)
     if select_on == "proxy":
         import torch
 
+        from ._hooks import find_last_linear
+
         net = factory(n_features, n_classes)
-        lin = _last_linear(net)
+        try:
+            _, lin = find_last_linear(net)
+        except ValidationError:
+            lin = None
         if lin is None or not any(isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear))
                                   for m in net.modules() if m is not lin):
             raise ValidationError("select_on='proxy' needs a model with a hidden layer before its last nn.Linear "
@@ -72,16 +77,6 @@ def select_rows(spec, seed, ctx, k):
     return chosen
 
 
-def _last_linear(net):
-    import torch
-
-    last = None
-    for m in net.modules():
-        if isinstance(m, torch.nn.Linear):
-            last = m
-    return last
-
-
 def _proxy_features(ctx, seed):
     """(features, seconds) of the seed's proxy, trained once and kept in ``ctx``."""
     cache = ctx.setdefault("_proxies", {})
@@ -89,6 +84,7 @@ def _proxy_features(ctx, seed):
         return cache[seed]
     import torch
 
+    from ._hooks import LastLayerCapture
     from ._train import train
 
     t0 = time.perf_counter()
@@ -101,15 +97,12 @@ def _proxy_features(ctx, seed):
     train(net, ctx["train_set"], epochs=ctx["proxy_epochs"], batch_size=ctx["batch_size"], optimizer=ctx["optimizer"],
           lr=ctx["lr"], loss=loss, device="cpu", random_state=seed)
     feats = []
-    hook = _last_linear(net).register_forward_pre_hook(lambda m, a: feats.append(a[0].detach().reshape(len(a[0]), -1)))
     net.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, y.size, 1024):
-                net(torch.from_numpy(X[start:start + 1024]))
-    finally:
-        hook.remove()
-    F = torch.cat(feats).numpy().astype(np.float32)
+    with LastLayerCapture(net) as cap, torch.inference_mode():
+        for start in range(0, y.size, 1024):
+            net(torch.from_numpy(X[start:start + 1024]))
+            feats.append(cap.take()[0].flatten(1).float())
+    F = torch.cat(feats).numpy()
     F /= np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
     cache[seed] = (F, time.perf_counter() - t0)
     return cache[seed]

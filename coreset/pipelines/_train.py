@@ -13,7 +13,8 @@ import numpy as np
 
 from .._device import parse_device
 from .._validation import check_float, check_int
-from ..exceptions import UnknownNameError, ValidationError
+from .._registry import check_name
+from ..exceptions import ValidationError
 from ._dataset import BatchFetcher, dataset_labels
 from ._hooks import as_index_array, check_fingerprint, check_within, require_torch
 from ._sampler import CoresetSampler, normalize_weights
@@ -191,11 +192,10 @@ def resolve_lr_scheduler(lr_scheduler):
     :data:`LR_SCHEDULES`, a callable (returned as is) or None."""
     if lr_scheduler is None or callable(lr_scheduler):
         return lr_scheduler
-    if not isinstance(lr_scheduler, str) or lr_scheduler not in LR_SCHEDULES:
-        if not isinstance(lr_scheduler, str):
-            raise ValidationError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULES)}, a callable "
-                                  f"f(optimizer, total_steps) or None; got {type(lr_scheduler).__name__}")
-        raise UnknownNameError("lr_scheduler", lr_scheduler, LR_SCHEDULES)
+    if not isinstance(lr_scheduler, str):
+        raise ValidationError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULES)}, a callable "
+                              f"f(optimizer, total_steps) or None; got {type(lr_scheduler).__name__}")
+    check_name("lr_scheduler", lr_scheduler, LR_SCHEDULES)
     sch = _torch.optim.lr_scheduler
     if lr_scheduler == "constant":
         return None
